@@ -138,9 +138,13 @@ Result<std::shared_ptr<Buffer>> ReadFile(const std::string& path, int64_t max_by
   b.Reserve(hint + 1);
   while (true) {
     b.Reserve(1 << 16);
-    SLUICE_ASSIGN_OR_RETURN(int64_t n, in->Read(b.data() + b.size(), b.capacity() - b.size()));
+    // Grow to the capacity before reading: Resize() zero-fills new bytes, so
+    // growing after the read would erase what was just read.
+    const int64_t old = b.size();
+    b.Resize(b.capacity());
+    SLUICE_ASSIGN_OR_RETURN(int64_t n, in->Read(b.data() + old, b.size() - old));
+    b.Resize(old + n);
     if (n == 0) break;
-    b.Resize(b.size() + n);
     if (b.size() > max_bytes) return Status::InvalidData("file '" + path + "' is over the size limit");
   }
   return b.Finish();
