@@ -195,7 +195,8 @@ void ColumnBuilder::Reserve(int64_t rows) {
 void ColumnBuilder::MaterializeValidity() {
   has_validity_ = true;
   validity_.Resize(bit::BytesFor(length_));
-  std::memset(validity_.data(), 0xFF, static_cast<size_t>(validity_.size()));
+  // memset on a null pointer is UB even for 0 bytes (first value is NULL).
+  if (validity_.size() > 0) std::memset(validity_.data(), 0xFF, static_cast<size_t>(validity_.size()));
   // Clear bits beyond length_ in the last byte so the tail stays zeroed.
   if (length_ % 8 != 0) validity_.data()[length_ / 8] &= static_cast<uint8_t>((1u << (length_ % 8)) - 1);
 }

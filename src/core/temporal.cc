@@ -179,7 +179,13 @@ Result<int64_t> ParseTimestamp(std::string_view s) {
     }
   }
   if (pos != s.size()) return Bad("timestamp", s);
-  return int64_t{days} * kMicrosPerDay + micros - offset_secs * kMicrosPerSecond;
+  const int64_t utc = int64_t{days} * kMicrosPerDay + micros - offset_secs * kMicrosPerSecond;
+  // An offset can push the UTC value outside 0001..9999, which no writer could print back.
+  if (utc < int64_t{kMinDate} * kMicrosPerDay || utc >= (int64_t{kMaxDate} + 1) * kMicrosPerDay) {
+    return Status::InvalidData("timestamp '" + std::string(s.substr(0, 64)) +
+                               "' is outside 0001-01-01..9999-12-31 in UTC");
+  }
+  return utc;
 }
 
 }  // namespace sluice
