@@ -1,5 +1,6 @@
-// The one Source and one Sink interface every connector implements, and the
-// registry that maps URI schemes to them (filled in one place: registry.cc).
+// The one Source and one Sink interface every connector implements, the part
+// transport interfaces (publisher/subscriber) for parts:/// and brokers, and
+// the registry that maps URI schemes to them (filled in one place: registry.cc).
 //
 // Lifecycle (both sides): Make (from a URI + options, no I/O) → Open (connect,
 // discover or create schema) → read/write → Commit → Close. Fallible work is in
@@ -12,6 +13,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "connectors/options.h"
@@ -100,14 +103,132 @@ class Sink {
   virtual Status Close() { return Status::OK(); }
 };
 
+// ---------------------------------------------------------------------------
+// Part transports: carry encoded parts (bytes of the part format) from an
+// export to an import — a directory (parts:///dir) or a message broker. The
+// runtime owns encoding, decoding, retries and the error policy; a transport
+// only moves whole parts and tracks their delivery.
+//
+// Delivery contract (what makes "no loss, no duplicates" hold end to end):
+// a publisher makes each part visible whole or not at all; a subscriber keeps
+// a part pending until Ack(), which the runtime calls only after the sink
+// committed the part (or found its idempotency key already in its ledger).
+// A part received but never acked (crash, cancellation, failed apply) must be
+// delivered again to a later subscriber (broker redelivery, or simply still
+// being in the directory); the sink ledger turns the redelivery into a skip.
+
+// The fields of a part header a transport may use for naming, routing and
+// partitioning (e.g. Kafka message key = stream_id keeps a stream in order in
+// one partition), without depending on the part codec.
+struct PartMeta {
+  std::string stream_id;
+  int64_t part_number = 0;      // 1-based; the end part is total_parts + 1
+  int64_t total_parts = 0;      // 0 while streaming; set in the end part
+  int64_t rows = 0;
+  std::string idempotency_key;  // stable across re-exports of the same source part
+  bool end_of_stream = false;   // the end part (no rows; closes the stream)
+};
+
+// How the runtime encodes the parts a publisher carries.
+struct PartEncoding {
+  enum class Format {
+    kPart,  // the native part format (Arrow IPC stream + sluice header)
+    kTdtp,  // TDTP XML packets, for consumers built on the TDTP framework
+            // (no end part: TDTP has none; TotalParts = 0 while streaming)
+  };
+  Format format = Format::kPart;
+  std::string table_name = "data";  // kTdtp: <TableName>, and the file name stem
+};
+
+// Sends parts. Thread safety: all calls from one thread (the runtime's writer
+// stage); Publish is never called concurrently with itself.
+class PartPublisher {
+ public:
+  virtual ~PartPublisher() = default;
+  // Connects / creates the target (directory, topic, queue).
+  virtual Status Open() = 0;
+  // Hands one whole part to the transport. Subscribers see all of it or none
+  // of it (temp file + rename; one broker message). May return before the
+  // part is durable (asynchronous producers); Flush() waits for that and
+  // reports errors of earlier Publish calls.
+  virtual Status Publish(const PartMeta& meta, std::string_view bytes) = 0;
+  // Returns once every part published so far is durable (fsynced, acked by
+  // the broker).
+  virtual Status Flush() = 0;
+  virtual Status Close() = 0;
+  // For the run summary: "parts (directory)", "kafka topic".
+  virtual std::string kind() const = 0;
+  // The encoding this transport wants (a URI option such as ?format=tdtp).
+  virtual PartEncoding encoding() const { return {}; }
+};
+
+// One part as a subscriber delivered it.
+struct ReceivedPart {
+  std::shared_ptr<Buffer> bytes;
+  // For errors, logs and the reject directory: a file path, "topic[3]@1207".
+  std::string name;
+  // Transport-defined handle handed back to Ack/Reject (file index, Kafka
+  // offset, AMQP delivery tag).
+  uint64_t delivery_tag = 0;
+  // > 1 when the transport knows this is a redelivery (the sink ledger makes
+  // it harmless; the count shows up in the stats).
+  int delivery_attempt = 1;
+};
+
+struct Delivery {
+  enum class State {
+    kPart,  // `part` holds a part
+    kIdle,  // nothing arrived within the wait; call again
+    kEnd,   // the subscription has no more parts (directory listed to its end)
+  };
+  State state = State::kEnd;
+  ReceivedPart part;
+};
+
+// Receives parts, possibly as one member of a consumer group (several
+// processes each receiving a share). Thread safety: after Open, Receive, Ack
+// and Reject may be called concurrently from the runtime's import workers;
+// Open and Close from one thread while no worker runs.
+class PartSubscriber {
+ public:
+  virtual ~PartSubscriber() = default;
+  virtual Status Open() = 0;
+  // Waits up to `max_wait_ms` for the next part. Returning kIdle regularly
+  // lets the runtime check for cancellation and for completed streams (every
+  // stream seen has its end part and all its data parts applied), which ends
+  // an import from an unbounded broker subscription.
+  virtual Result<Delivery> Receive(int64_t max_wait_ms) = 0;
+  // The sink committed the part (or already had it): the transport may
+  // forget it (commit the offset, basic.ack, delete the file when asked to).
+  virtual Status Ack(const ReceivedPart& part) = 0;
+  // The part will not be applied now. requeue = true: deliver it again later
+  // (the run stopped before applying it); false: drop or dead-letter it (the
+  // runtime already copied it to the reject directory).
+  virtual Status Reject(const ReceivedPart& part, bool requeue) = 0;
+  virtual Status Close() = 0;
+  // For the run summary: "parts (directory)", "kafka topic".
+  virtual std::string kind() const = 0;
+  // True when this subscriber receives every part of each stream it sees (a
+  // directory; a Kafka partition keyed by stream id). False for competing
+  // consumers that share a stream's parts (RabbitMQ work queues): the
+  // runtime then neither waits for nor reports the parts other consumers
+  // got, and the subscriber itself decides when to return kEnd.
+  virtual bool delivers_whole_streams() const { return true; }
+};
+
 struct ConnectorInfo {
   std::string scheme;
   std::string summary;  // one line for `sluice --help`
+  // Options of the endpoint used as a source (`copy SRC`, `export SRC`,
+  // and as a part subscriber: `import FROM`) and as a destination (`copy ..
+  // DST`, `import .. --into DST`, and as a part publisher: `export --to`).
   OptionSpecs source_options;
   OptionSpecs sink_options;
-  // Either factory may be empty (source-only or sink-only connectors).
+  // Any factory may be empty (source-only, sink-only, transport-only).
   std::function<Result<std::unique_ptr<Source>>(const Uri&, const Options&)> make_source;
   std::function<Result<std::unique_ptr<Sink>>(const Uri&, const Options&)> make_sink;
+  std::function<Result<std::unique_ptr<PartPublisher>>(const Uri&, const Options&)> make_publisher;
+  std::function<Result<std::unique_ptr<PartSubscriber>>(const Uri&, const Options&)> make_subscriber;
 };
 
 class Registry {
@@ -128,12 +249,22 @@ class Registry {
   Result<std::unique_ptr<Sink>> MakeSink(
       std::string_view uri,
       const std::vector<std::pair<std::string, std::string>>& extra = {}) const;
+  // The same for part transports (options: source_options for subscribers,
+  // sink_options for publishers).
+  Result<std::unique_ptr<PartPublisher>> MakePublisher(
+      std::string_view uri,
+      const std::vector<std::pair<std::string, std::string>>& extra = {}) const;
+  Result<std::unique_ptr<PartSubscriber>> MakeSubscriber(
+      std::string_view uri,
+      const std::vector<std::pair<std::string, std::string>>& extra = {}) const;
 
  private:
   std::vector<ConnectorInfo> connectors_;
 };
 
-// Defined in registry.cc: the single place where built-in connectors register.
+// Defined in registry.cc (library sluice_connectors): the single place where
+// built-in connectors register. The Registry class itself lives in
+// sluice_connector_api so a connector's own tests can fill a private one.
 void RegisterBuiltinConnectors(Registry* registry);
 
 }  // namespace sluice
