@@ -15,7 +15,9 @@ def mbps(b):
 
 memcpy = {"Fixed": mbps(rows.get("BM_Memcpy_Fixed", {})), "Mixed": mbps(rows.get("BM_Memcpy_Mixed", {}))}
 ctx = data["context"]
-print(f"Machine: {ctx.get('num_cpus')} CPUs @ {ctx.get('mhz_per_cpu')} MHz, build {ctx.get('library_build_type')}, {ctx.get('date')}")
+print(f"Machine: {ctx.get('num_cpus')} CPUs @ {ctx.get('mhz_per_cpu')} MHz, {ctx.get('date')}, "
+      f"load average {', '.join(f'{x:.2f}' for x in ctx.get('load_avg', []))}; "
+      "sluice built Release; rates use CPU time (median of repetitions)")
 print()
 print("| benchmark | MB/s (buffer bytes) | rows/s | vs memcpy |")
 print("|---|---:|---:|---:|")
