@@ -12,6 +12,9 @@ APT_PACKAGES=(
   libflatbuffers-dev flatbuffers-compiler
   libpugixml-dev libsimdjson-dev
   libsqlite3-dev sqlite3
+  libpq-dev libmariadb-dev
+  # real servers for the integration tests (scripts/services.sh)
+  postgresql-15 postgresql-client-15 mariadb-server mariadb-client
   libgtest-dev libgmock-dev libbenchmark-dev
   # tools used by tests and benchmarks
   time procps

@@ -11,6 +11,12 @@ jobs=${SLUICE_JOBS:-$(nproc)}
 
 echo "== release build"
 scripts/build.sh release
+echo "== services (PostgreSQL for the integration tests)"
+# Stopped again however this script ends (unless it was already running).
+if ! scripts/services.sh status postgres >/dev/null 2>&1; then
+  trap 'scripts/services.sh down postgres || true' EXIT
+fi
+scripts/services.sh up postgres
 echo "== release tests"
 (cd build && ctest --output-on-failure -j "$jobs")
 

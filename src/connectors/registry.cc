@@ -27,6 +27,9 @@ void RegisterKafka(Registry* registry);
 #if SLUICE_WITH_RABBITMQ
 void RegisterRabbitmq(Registry* registry);
 #endif
+#if SLUICE_WITH_POSTGRES
+void RegisterPostgres(Registry* registry);
+#endif
 
 void RegisterBuiltinConnectors([[maybe_unused]] Registry* registry) {
 #if SLUICE_WITH_SQLITE
@@ -46,6 +49,9 @@ void RegisterBuiltinConnectors([[maybe_unused]] Registry* registry) {
 #endif
 #if SLUICE_WITH_RABBITMQ
   RegisterRabbitmq(registry);
+#endif
+#if SLUICE_WITH_POSTGRES
+  RegisterPostgres(registry);
 #endif
 }
 
