@@ -18,7 +18,7 @@
 
 namespace sluice {
 
-// Adds the "postgres" and "postgresql" schemes (source) to `registry`.
+// Adds the "postgres" and "postgresql" schemes (source and sink) to `registry`.
 void RegisterPostgres(Registry* registry);
 
 const OptionSpecs& PostgresSourceOptionSpecs();
@@ -26,5 +26,12 @@ const OptionSpecs& PostgresSourceOptionSpecs();
 // No I/O happens before Open(). `options` must have been parsed against
 // PostgresSourceOptionSpecs().
 Result<std::unique_ptr<Source>> MakePostgresSource(const Uri& uri, const Options& options);
+
+// Sink: `postgres://.../db?table=schema.t&mode=append|upsert|replace|truncate-insert`.
+// Binary COPY FROM STDIN, one transaction per part together with its row in
+// the ledger table (exactly-once on re-runs); see postgres_sink.cc and
+// docs/connectors/postgres.md, "Sink". Thread safety: as documented on Sink.
+const OptionSpecs& PostgresSinkOptionSpecs();
+Result<std::unique_ptr<Sink>> MakePostgresSink(const Uri& uri, const Options& options);
 
 }  // namespace sluice

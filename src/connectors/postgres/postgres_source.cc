@@ -491,9 +491,9 @@ void RegisterPostgres(Registry* registry) {
         scheme,
         "PostgreSQL: postgres://user:pass@host:port/db?table=schema.t (or ?query=SELECT...)",
         PostgresSourceOptionSpecs(),
-        {},
+        PostgresSinkOptionSpecs(),
         MakePostgresSource,
-        nullptr,
+        MakePostgresSink,
         nullptr,
         nullptr,
     });
