@@ -50,7 +50,7 @@ def test_help_lists_commands_and_connectors():
     assert r.returncode == 0
     for word in ("copy", "export", "import", "inspect", "version", "parts://", "gen://"):
         assert word in r.stdout
-    assert "demo" not in r.stdout  # not registered until implemented
+    assert "demo" in r.stdout
 
 
 def test_command_help_shows_flags_and_endpoint_options():
