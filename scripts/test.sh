@@ -11,12 +11,16 @@ jobs=${SLUICE_JOBS:-$(nproc)}
 
 echo "== release build"
 scripts/build.sh release
-echo "== services (PostgreSQL for the integration tests)"
-# Stopped again however this script ends (unless it was already running).
-if ! scripts/services.sh status postgres >/dev/null 2>&1; then
-  trap 'scripts/services.sh down postgres || true' EXIT
+echo "== services (PostgreSQL and MariaDB for the integration tests)"
+# Each is stopped again however this script ends, unless it was already running.
+started=()
+for svc in postgres mariadb; do
+  if ! scripts/services.sh status "$svc" >/dev/null 2>&1; then started+=("$svc"); fi
+done
+if [ ${#started[@]} -gt 0 ]; then
+  trap 'scripts/services.sh down "${started[@]}" || true' EXIT
 fi
-scripts/services.sh up postgres
+scripts/services.sh up postgres mariadb
 echo "== release tests"
 (cd build && ctest --output-on-failure -j "$jobs")
 

@@ -30,6 +30,9 @@ void RegisterRabbitmq(Registry* registry);
 #if SLUICE_WITH_POSTGRES
 void RegisterPostgres(Registry* registry);
 #endif
+#if SLUICE_WITH_MYSQL
+void RegisterMysql(Registry* registry);
+#endif
 
 void RegisterBuiltinConnectors([[maybe_unused]] Registry* registry) {
 #if SLUICE_WITH_SQLITE
@@ -52,6 +55,9 @@ void RegisterBuiltinConnectors([[maybe_unused]] Registry* registry) {
 #endif
 #if SLUICE_WITH_POSTGRES
   RegisterPostgres(registry);
+#endif
+#if SLUICE_WITH_MYSQL
+  RegisterMysql(registry);
 #endif
 }
 

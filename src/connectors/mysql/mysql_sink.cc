@@ -1,0 +1,560 @@
+// MySQL / MariaDB sink: batched multi-row INSERT (escaped literals, binary
+// values as X'..' hex) with the part ledger in the target database; modes
+// append and upsert (ON DUPLICATE KEY UPDATE). See docs/connectors/mysql.md.
+//
+// Exactly-once: every part is applied in ONE InnoDB transaction that first
+// inserts its ledger row (target, part_id) with ON DUPLICATE KEY UPDATE that
+// changes nothing: 0 affected rows means the part was applied already (or by
+// another connection that held the row lock until it committed), and the
+// transaction is rolled back.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+
+#include "connectors/mysql/mysql.h"
+#include "connectors/mysql/mysql_conn.h"
+#include "core/int128.h"
+#include "core/temporal.h"
+#include "core/text.h"
+
+namespace sluice {
+
+namespace {
+
+// Statement size at which a multi-row INSERT is sent (well under the 16 MiB
+// default max_allowed_packet).
+constexpr size_t kMaxStatementBytes = size_t{4} << 20;
+constexpr size_t kMaxPartIdBytes = 255;
+
+enum class Mode { kAppend, kUpsert };
+enum class Load { kAuto, kInsert, kInfile };
+
+struct SinkConfig {
+  MysqlEndpoint endpoint;
+  std::string display;
+  std::string table;
+  Mode mode = Mode::kAppend;
+  bool create = true;
+  std::string ledger = "_sluice_ledger";
+  Load load = Load::kAuto;
+};
+
+struct WritePlan {
+  MysqlEndpoint endpoint;
+  std::string where;          // "mysql sink <uri> table t"
+  std::string insert_prefix;  // INSERT INTO `t` (`a`, `b`) VALUES
+  std::string insert_suffix;  // "" or " ON DUPLICATE KEY UPDATE ..."
+  std::string ledger_insert;  // up to the part id literal
+  std::string load_sql;       // LOAD DATA LOCAL INFILE ...; empty: INSERT only
+  std::string target;         // the ledger's `target` value
+  std::shared_ptr<const Schema> schema;
+};
+
+// The MySQL column type sluice creates for a field. Key columns get bounded
+// VARCHAR/VARBINARY (InnoDB cannot index unbounded TEXT/BLOB).
+std::string MysqlType(const Field& f) {
+  const DataType& t = f.type;
+  switch (t.id) {
+    case TypeId::kInt8: return "TINYINT";
+    case TypeId::kInt16: return "SMALLINT";
+    case TypeId::kInt32: return "INT";
+    case TypeId::kInt64: return "BIGINT";
+    case TypeId::kUInt8: return "TINYINT UNSIGNED";
+    case TypeId::kUInt16: return "SMALLINT UNSIGNED";
+    case TypeId::kUInt32: return "INT UNSIGNED";
+    case TypeId::kUInt64: return "BIGINT UNSIGNED";
+    case TypeId::kFloat32: return "FLOAT";
+    case TypeId::kFloat64: return "DOUBLE";
+    case TypeId::kDecimal:
+      return "DECIMAL(" + std::to_string(t.precision) + "," + std::to_string(t.scale) + ")";
+    case TypeId::kBool: return "TINYINT(1)";
+    case TypeId::kString: return f.primary_key ? "VARCHAR(255)" : "LONGTEXT";
+    case TypeId::kBinary: return f.primary_key ? "VARBINARY(255)" : "LONGBLOB";
+    case TypeId::kDate: return "DATE";
+    case TypeId::kTime: return "TIME(6)";
+    case TypeId::kTimestamp: return "DATETIME(6)";  // UTC micros when with_zone
+    case TypeId::kUuid: return "BINARY(16)";
+    case TypeId::kJson: return "JSON";
+  }
+  return "LONGTEXT";
+}
+
+std::string EscapeLiteral(MYSQL* conn, std::string_view v) {
+  std::string out(v.size() * 2 + 1, '\0');
+  out.resize(mysql_real_escape_string(conn, out.data(), v.data(), v.size()));
+  return "'" + out + "'";
+}
+
+void AppendHex(std::string_view bytes, std::string* out) {
+  static const char kHex[] = "0123456789ABCDEF";
+  out->append("X'");
+  for (unsigned char c : bytes) {
+    out->push_back(kHex[c >> 4]);
+    out->push_back(kHex[c & 15]);
+  }
+  out->push_back('\'');
+}
+
+Result<std::unique_ptr<MysqlConnection>> Connect(const MysqlEndpoint& endpoint) {
+  SLUICE_ASSIGN_OR_RETURN(auto conn, MysqlConnection::Connect(endpoint));
+  // Strict mode: a value the column cannot hold is an error, not a silent
+  // truncation or a zero date.
+  SLUICE_RETURN_NOT_OK(conn->Exec(
+      "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,"
+      "ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'",
+      "setting up the session"));
+  return conn;
+}
+
+// The LOAD DATA LOCAL INFILE "file": an in-memory buffer handed to
+// libmariadb through mysql_set_local_infile_handler; the file name the
+// server echoes back is ignored.
+struct InfileSource {
+  const std::string* data = nullptr;
+  size_t offset = 0;
+};
+
+int InfileInit(void** ptr, const char* /*filename*/, void* userdata) {
+  auto* src = static_cast<InfileSource*>(userdata);
+  src->offset = 0;
+  *ptr = src;
+  return 0;
+}
+
+int InfileRead(void* ptr, char* buf, unsigned int len) {
+  auto* src = static_cast<InfileSource*>(ptr);
+  if (!src || !src->data) return -1;
+  size_t n = std::min<size_t>(len, src->data->size() - src->offset);
+  std::memcpy(buf, src->data->data() + src->offset, n);
+  src->offset += n;
+  return static_cast<int>(n);
+}
+
+void InfileEnd(void* /*ptr*/) {}
+
+int InfileError(void* /*ptr*/, char* msg, unsigned int len) {
+  std::snprintf(msg, len, "sluice: in-memory LOAD DATA stream failed");
+  return 2000;  // CR_UNKNOWN_ERROR
+}
+
+// Appends `v` escaped for LOAD DATA's default FIELDS ESCAPED BY '\\'.
+void AppendInfileEscaped(std::string_view v, std::string* out) {
+  for (char ch : v) {
+    switch (ch) {
+      case '\\': out->append("\\\\"); break;
+      case '\t': out->append("\\t"); break;
+      case '\n': out->append("\\n"); break;
+      case '\r': out->append("\\r"); break;
+      case '\0': out->append("\\0"); break;
+      default: out->push_back(ch);
+    }
+  }
+}
+
+void AppendHexRaw(std::string_view bytes, std::string* out) {
+  static const char kHex[] = "0123456789ABCDEF";
+  for (unsigned char c : bytes) {
+    out->push_back(kHex[c >> 4]);
+    out->push_back(kHex[c & 15]);
+  }
+}
+
+class MysqlSinkWriter final : public SinkWriter {
+ public:
+  MysqlSinkWriter(std::shared_ptr<const WritePlan> plan, std::unique_ptr<MysqlConnection> conn)
+      : plan_(std::move(plan)), conn_(std::move(conn)) {
+    if (!plan_->load_sql.empty()) {
+      mysql_set_local_infile_handler(conn_->get(), InfileInit, InfileRead, InfileEnd, InfileError,
+                                     &infile_);
+    }
+  }
+
+  Result<ApplyOutcome> ApplyPart(const PartInfo& part,
+                                 const std::vector<RecordBatch>& batches) override {
+    const std::string ctx = plan_->where + " part " + part.part_id;
+    if (part.part_id.empty()) return Status::InvalidArgument(plan_->where + ": empty part id");
+    if (part.part_id.size() > kMaxPartIdBytes) {
+      return Status::InvalidArgument(ctx + ": part id longer than 255 bytes");
+    }
+    for (const RecordBatch& b : batches) {
+      if (b.num_columns() != plan_->schema->num_fields()) {
+        return Status::InvalidArgument(ctx + ": batch has " + std::to_string(b.num_columns()) +
+                                       " columns, the sink was opened with " +
+                                       std::to_string(plan_->schema->num_fields()));
+      }
+      for (int c = 0; c < b.num_columns(); ++c) {
+        if (!(b.column(c).type == plan_->schema->field(c).type)) {
+          return Status::InvalidArgument(ctx + ": column \"" + plan_->schema->field(c).name +
+                                         "\" is " + b.column(c).type.ToString() + ", expected " +
+                                         plan_->schema->field(c).type.ToString());
+        }
+      }
+    }
+    SLUICE_RETURN_NOT_OK(conn_->Exec("START TRANSACTION", ctx + ": START TRANSACTION"));
+    Result<ApplyOutcome> r = ApplyInTransaction(part, batches, ctx);
+    if (!r.ok() || *r == ApplyOutcome::kAlreadyApplied) {
+      // Best effort: a broken connection is reported by the original error.
+      (void)conn_->Exec("ROLLBACK", ctx + ": ROLLBACK");
+      return r;
+    }
+    SLUICE_RETURN_NOT_OK(conn_->Exec("COMMIT", ctx + ": COMMIT"));
+    return ApplyOutcome::kApplied;
+  }
+
+ private:
+  Result<ApplyOutcome> ApplyInTransaction(const PartInfo& part,
+                                          const std::vector<RecordBatch>& batches,
+                                          const std::string& ctx) {
+    MYSQL* m = conn_->get();
+    std::string led = plan_->ledger_insert + EscapeLiteral(m, part.part_id) + ", " +
+                      EscapeLiteral(m, part.stream_id) + ", " + std::to_string(part.part_number) +
+                      ", " + std::to_string(part.rows) +
+                      ") ON DUPLICATE KEY UPDATE part_id = part_id";
+    SLUICE_RETURN_NOT_OK(conn_->Exec(led, ctx + ": recording the part in the ledger"));
+    if (mysql_affected_rows(m) == 0) return ApplyOutcome::kAlreadyApplied;
+
+    if (!plan_->load_sql.empty()) {
+      SLUICE_RETURN_NOT_OK(LoadData(batches, ctx));
+      return ApplyOutcome::kApplied;
+    }
+    std::string sql;
+    int64_t row_base = 0;
+    for (const RecordBatch& b : batches) {
+      for (int64_t i = 0; i < b.num_rows(); ++i) {
+        sql += sql.empty() ? plan_->insert_prefix : std::string(",");
+        SLUICE_RETURN_NOT_OK(AppendRow(b, i, row_base + i, ctx, &sql));
+        if (sql.size() >= kMaxStatementBytes) SLUICE_RETURN_NOT_OK(Flush(&sql, ctx));
+      }
+      row_base += b.num_rows();
+    }
+    SLUICE_RETURN_NOT_OK(Flush(&sql, ctx));
+    return ApplyOutcome::kApplied;
+  }
+
+  // Streams the rows as LOAD DATA text (tab-separated, \\N for NULL, binary
+  // values as hex turned back by UNHEX in the statement) in chunks of
+  // ~16 MiB. LOCAL implies IGNORE (bad or duplicate rows become warnings), so
+  // any warning or a short row count fails the part.
+  Status LoadData(const std::vector<RecordBatch>& batches, const std::string& ctx) {
+    std::string data;
+    int64_t rows_in_chunk = 0, row_base = 0;
+    for (const RecordBatch& b : batches) {
+      for (int64_t i = 0; i < b.num_rows(); ++i) {
+        SLUICE_RETURN_NOT_OK(AppendInfileRow(b, i, row_base + i, ctx, &data));
+        ++rows_in_chunk;
+        if (data.size() >= 4 * kMaxStatementBytes) {
+          SLUICE_RETURN_NOT_OK(SendInfile(&data, rows_in_chunk, ctx));
+          rows_in_chunk = 0;
+        }
+      }
+      row_base += b.num_rows();
+    }
+    return SendInfile(&data, rows_in_chunk, ctx);
+  }
+
+  Status SendInfile(std::string* data, int64_t rows, const std::string& ctx) {
+    if (rows == 0) return Status::OK();
+    infile_.data = data;
+    infile_.offset = 0;
+    Status st = conn_->Exec(plan_->load_sql, ctx + ": LOAD DATA LOCAL INFILE");
+    infile_.data = nullptr;
+    data->clear();
+    SLUICE_RETURN_NOT_OK(st);
+    const uint64_t affected = mysql_affected_rows(conn_->get());
+    const unsigned warnings = mysql_warning_count(conn_->get());
+    if (warnings != 0 || affected != static_cast<uint64_t>(rows)) {
+      std::string first;
+      if (auto r = conn_->QueryStored("SHOW WARNINGS LIMIT 1", ctx + ": reading warnings"); r.ok()) {
+        if (MYSQL_ROW w = mysql_fetch_row(r->get()); w && w[2]) first = w[2];
+      }
+      return Status::InvalidData(ctx + ": LOAD DATA stored " + std::to_string(affected) + " of " +
+                                 std::to_string(rows) + " rows with " + std::to_string(warnings) +
+                                 " warnings" + (first.empty() ? "" : ": " + first));
+    }
+    return Status::OK();
+  }
+
+  Status AppendInfileRow(const RecordBatch& b, int64_t i, int64_t row, const std::string& ctx,
+                         std::string* out) {
+    for (int c = 0; c < b.num_columns(); ++c) {
+      if (c) out->push_back('\t');
+      const Column& col = b.column(c);
+      if (col.IsNull(i)) {
+        out->append("\\N");
+        continue;
+      }
+      switch (col.type.id) {
+        case TypeId::kFloat32:
+        case TypeId::kFloat64: {
+          double d = col.type.id == TypeId::kFloat32 ? col.Value<float>(i) : col.Value<double>(i);
+          if (!std::isfinite(d)) {
+            return Status::InvalidData(ctx + ": row " + std::to_string(row + 1) + ", column " +
+                                       plan_->schema->field(c).name +
+                                       ": MySQL cannot store NaN or infinity");
+          }
+          AppendText(col, i, out);
+          break;
+        }
+        case TypeId::kBool:
+          out->push_back(col.BoolValue(i) ? '1' : '0');
+          break;
+        case TypeId::kString:
+        case TypeId::kJson:
+          AppendInfileEscaped(col.StringValue(i), out);
+          break;
+        case TypeId::kBinary:
+          AppendHexRaw(col.StringValue(i), out);
+          break;
+        case TypeId::kUuid:
+          AppendHexRaw(std::string_view(reinterpret_cast<const char*>(col.FixedBytes(i, 16)), 16), out);
+          break;
+        case TypeId::kTimestamp: {
+          size_t start = out->size();
+          AppendTimestamp(col.Value<int64_t>(i), false, out);
+          if (size_t t = out->find('T', start); t != std::string::npos) (*out)[t] = ' ';
+          break;
+        }
+        default:  // ints, decimal, date, time: canonical text
+          AppendText(col, i, out);
+          break;
+      }
+    }
+    out->push_back('\n');
+    return Status::OK();
+  }
+
+  Status Flush(std::string* sql, const std::string& ctx) {
+    if (sql->empty()) return Status::OK();
+    *sql += plan_->insert_suffix;
+    Status st = conn_->Exec(*sql, ctx + ": inserting rows");
+    sql->clear();
+    return st;
+  }
+
+  Status AppendRow(const RecordBatch& b, int64_t i, int64_t row, const std::string& ctx,
+                   std::string* out) {
+    out->push_back('(');
+    for (int c = 0; c < b.num_columns(); ++c) {
+      if (c) out->push_back(',');
+      const Column& col = b.column(c);
+      if (col.IsNull(i)) {
+        out->append("NULL");
+        continue;
+      }
+      switch (col.type.id) {
+        case TypeId::kFloat32:
+        case TypeId::kFloat64: {
+          double d = col.type.id == TypeId::kFloat32 ? col.Value<float>(i) : col.Value<double>(i);
+          if (!std::isfinite(d)) {
+            return Status::InvalidData(ctx + ": row " + std::to_string(row + 1) + ", column " +
+                                       plan_->schema->field(c).name +
+                                       ": MySQL cannot store NaN or infinity");
+          }
+          AppendText(col, i, out);
+          break;
+        }
+        case TypeId::kBool:
+          out->push_back(col.BoolValue(i) ? '1' : '0');
+          break;
+        case TypeId::kString:
+        case TypeId::kJson: {
+          std::string_view v = col.StringValue(i);
+          size_t start = out->size();
+          out->push_back('\'');
+          out->resize(start + 1 + v.size() * 2 + 1);
+          size_t n = mysql_real_escape_string(conn_->get(), out->data() + start + 1, v.data(),
+                                              v.size());
+          out->resize(start + 1 + n);
+          out->push_back('\'');
+          break;
+        }
+        case TypeId::kBinary:
+          AppendHex(col.StringValue(i), out);
+          break;
+        case TypeId::kUuid:
+          AppendHex(std::string_view(reinterpret_cast<const char*>(col.FixedBytes(i, 16)), 16), out);
+          break;
+        case TypeId::kDate:
+          out->push_back('\'');
+          AppendDate(col.Value<int32_t>(i), out);
+          out->push_back('\'');
+          break;
+        case TypeId::kTime:
+          out->push_back('\'');
+          AppendTime(col.Value<int64_t>(i), out);
+          out->push_back('\'');
+          break;
+        case TypeId::kTimestamp: {
+          out->push_back('\'');
+          size_t start = out->size();
+          AppendTimestamp(col.Value<int64_t>(i), false, out);
+          if (size_t t = out->find('T', start); t != std::string::npos) (*out)[t] = ' ';
+          out->push_back('\'');
+          break;
+        }
+        default:  // integers, decimal: canonical text is valid SQL
+          AppendText(col, i, out);
+          break;
+      }
+    }
+    out->push_back(')');
+    return Status::OK();
+  }
+
+  std::shared_ptr<const WritePlan> plan_;
+  std::unique_ptr<MysqlConnection> conn_;
+  InfileSource infile_;
+};
+
+class MysqlSink final : public Sink {
+ public:
+  explicit MysqlSink(SinkConfig cfg) : cfg_(std::move(cfg)) {}
+
+  Status Open(std::shared_ptr<const Schema> schema) override {
+    SLUICE_RETURN_NOT_OK(schema->Validate());
+    SLUICE_ASSIGN_OR_RETURN(auto conn, Connect(cfg_.endpoint));
+    auto plan = std::make_shared<WritePlan>();
+    plan->endpoint = cfg_.endpoint;
+    plan->where = "mysql sink " + cfg_.display + " table " + cfg_.table;
+    plan->schema = schema;
+    plan->target = cfg_.table;
+    const std::string qt = MysqlQuoteTable(cfg_.table);
+    const std::string ql = MysqlQuoteTable(cfg_.ledger);
+    SLUICE_RETURN_NOT_OK(conn->Exec(
+        "CREATE TABLE IF NOT EXISTS " + ql +
+            " (target VARBINARY(512) NOT NULL, part_id VARBINARY(255) NOT NULL,"
+            " stream_id VARBINARY(255) NOT NULL, part_number BIGINT NOT NULL,"
+            " `rows` BIGINT NOT NULL, applied_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),"
+            " PRIMARY KEY (target, part_id)) ENGINE=InnoDB",
+        plan->where + ": creating the ledger table " + cfg_.ledger));
+    if (cfg_.create) {
+      std::string ddl = "CREATE TABLE IF NOT EXISTS " + qt + " (";
+      std::vector<std::string> keys;
+      for (int i = 0; i < schema->num_fields(); ++i) {
+        const Field& f = schema->field(i);
+        ddl += (i ? ", " : "") + MysqlQuoteIdent(f.name) + " " + MysqlType(f) +
+               (f.nullable && !f.primary_key ? " NULL" : " NOT NULL");
+        if (f.primary_key) keys.push_back(MysqlQuoteIdent(f.name));
+      }
+      if (!keys.empty()) {
+        ddl += ", PRIMARY KEY (";
+        for (size_t k = 0; k < keys.size(); ++k) ddl += (k ? ", " : "") + keys[k];
+        ddl += ")";
+      }
+      ddl += ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4";
+      SLUICE_RETURN_NOT_OK(conn->Exec(ddl, plan->where + ": creating the table"));
+    }
+    // The target must exist now (create=false, or a name that is a view).
+    Status exists = conn->Exec("SELECT 1 FROM " + qt + " LIMIT 0", plan->where + ": checking the table");
+    if (!exists.ok()) {
+      if (exists.code() == StatusCode::kNotFound) {
+        return Status::NotFound("mysql sink " + cfg_.display + ": table \"" + cfg_.table +
+                                "\" not found (" + exists.message() + ")");
+      }
+      return exists;
+    }
+    std::string cols, updates;
+    for (int i = 0; i < schema->num_fields(); ++i) {
+      std::string q = MysqlQuoteIdent(schema->field(i).name);
+      cols += (i ? ", " : "") + q;
+      if (!schema->field(i).primary_key) {
+        updates += (updates.empty() ? "" : ", ") + q + " = VALUES(" + q + ")";
+      }
+    }
+    plan->insert_prefix = "INSERT INTO " + qt + " (" + cols + ") VALUES ";
+    if (cfg_.mode == Mode::kUpsert) {
+      if (schema->PrimaryKeyIndices().empty()) {
+        return Status::InvalidArgument(plan->where +
+                                       ": mode=upsert needs a primary key in the schema");
+      }
+      if (updates.empty()) {
+        std::string k = MysqlQuoteIdent(schema->field(0).name);
+        updates = k + " = " + k;
+      }
+      plan->insert_suffix = " ON DUPLICATE KEY UPDATE " + updates;
+    }
+    if (cfg_.mode == Mode::kAppend && cfg_.load != Load::kInsert) {
+      bool server_allows = false;
+      if (auto r = conn->QueryStored("SELECT @@local_infile", plan->where + ": checking local_infile");
+          r.ok()) {
+        MYSQL_ROW row = mysql_fetch_row(r->get());
+        server_allows = row && row[0] && std::string_view(row[0]) == "1";
+      }
+      if (!server_allows && cfg_.load == Load::kInfile) {
+        return Status::Unsupported(plan->where +
+                                   ": load=infile but the server has local_infile disabled");
+      }
+      if (server_allows) {
+        std::string targets, sets;
+        for (int i = 0; i < schema->num_fields(); ++i) {
+          const Field& f = schema->field(i);
+          std::string q = MysqlQuoteIdent(f.name);
+          if (f.type.id == TypeId::kBinary || f.type.id == TypeId::kUuid) {
+            std::string var = "@sluice_v" + std::to_string(i);
+            targets += (i ? ", " : "") + var;
+            sets += (sets.empty() ? " SET " : ", ") + q + " = UNHEX(" + var + ")";
+          } else {
+            targets += (i ? ", " : "") + q;
+          }
+        }
+        plan->load_sql = "LOAD DATA LOCAL INFILE 'sluice-part' INTO TABLE " + qt +
+                         " CHARACTER SET utf8mb4 FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\'"
+                         " LINES TERMINATED BY '\\n' (" + targets + ")" + sets;
+        plan->endpoint.local_infile = true;
+      }
+    }
+    plan->ledger_insert = "INSERT INTO " + ql +
+                          " (target, part_id, stream_id, part_number, `rows`) VALUES (" +
+                          EscapeLiteral(conn->get(), plan->target) + ", ";
+    plan_ = std::move(plan);
+    return Status::OK();
+  }
+
+  Result<std::unique_ptr<SinkWriter>> NewWriter() override {
+    if (!plan_) return Status::InvalidArgument("mysql sink: NewWriter() before Open()");
+    SLUICE_ASSIGN_OR_RETURN(auto conn, Connect(plan_->endpoint));
+    return std::unique_ptr<SinkWriter>(new MysqlSinkWriter(plan_, std::move(conn)));
+  }
+
+  Status Commit() override { return Status::OK(); }  // every part committed on its own
+
+ private:
+  SinkConfig cfg_;
+  std::shared_ptr<const WritePlan> plan_;
+};
+
+}  // namespace
+
+const OptionSpecs& MysqlSinkOptionSpecs() {
+  static const OptionSpecs specs = {
+      {"table", OptionType::kString, "", "target table: db.table or table", {}, true},
+      {"mode", OptionType::kEnum, "append",
+       "append: INSERT; upsert: INSERT ... ON DUPLICATE KEY UPDATE (needs a primary key)",
+       {"append", "upsert"}},
+      {"create", OptionType::kBool, "true", "create the table when missing"},
+      {"load", OptionType::kEnum, "auto",
+       "append mode: LOAD DATA LOCAL INFILE from memory when the server allows it (auto), "
+       "always (infile), or batched multi-row INSERT (insert)",
+       {"auto", "infile", "insert"}},
+      {"ledger", OptionType::kString, "_sluice_ledger",
+       "table recording applied part ids (exactly-once re-runs)"},
+  };
+  return specs;
+}
+
+Result<std::unique_ptr<Sink>> MakeMysqlSink(const Uri& uri, const Options& options) {
+  SinkConfig cfg;
+  SLUICE_ASSIGN_OR_RETURN(cfg.endpoint, MysqlEndpoint::FromUri(uri));
+  cfg.display = uri.Redacted();
+  cfg.table = options.GetString("table");
+  if (cfg.table.empty()) return Status::InvalidArgument("mysql sink: ?table= is required");
+  cfg.mode = options.GetString("mode") == "upsert" ? Mode::kUpsert : Mode::kAppend;
+  cfg.create = options.GetBool("create");
+  cfg.ledger = options.GetString("ledger");
+  const std::string load = options.GetString("load");
+  cfg.load = load == "insert" ? Load::kInsert : load == "infile" ? Load::kInfile : Load::kAuto;
+  return std::unique_ptr<Sink>(new MysqlSink(std::move(cfg)));
+}
+
+}  // namespace sluice

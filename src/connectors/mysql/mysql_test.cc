@@ -1,0 +1,632 @@
+// Integration tests against the real MariaDB started by
+// `scripts/services.sh up mariadb` (SLUICE_MYSQL_URI, default
+// mysql://root@127.0.0.1:33306/sluice_test). They FAIL when the server is
+// unreachable: a skipped integration test proves nothing.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+
+#include "connectors/mysql/mysql.h"
+#include "connectors/mysql/mysql_conn.h"
+#include "core/int128.h"
+#include "core/temporal.h"
+#include "core/text.h"
+
+namespace sluice {
+namespace {
+
+std::string BaseUri() {
+  const char* e = std::getenv("SLUICE_MYSQL_URI");
+  return e && *e ? e : "mysql://root@127.0.0.1:33306/sluice_test";
+}
+
+int64_t Micros(int y, unsigned mo, unsigned d, int h, int mi, int s, int us) {
+  return int64_t{DaysFromCivil(y, mo, d)} * 86400000000LL +
+         ((int64_t{h} * 60 + mi) * 60 + s) * 1000000LL + us;
+}
+
+class MysqlTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto uri = Uri::Parse(BaseUri());
+    ASSERT_TRUE(uri.ok()) << uri.status().ToString();
+    auto ep = MysqlEndpoint::FromUri(*uri);
+    ASSERT_TRUE(ep.ok()) << ep.status().ToString();
+    auto conn = MysqlConnection::Connect(*ep);
+    ASSERT_TRUE(conn.ok()) << "MariaDB at " << BaseUri()
+                           << " is unreachable; run `scripts/services.sh up mariadb` first: "
+                           << conn.status().ToString();
+    admin_ = std::move(*conn);
+    RegisterMysql(&registry_);
+  }
+
+  void Sql(const std::string& sql) {
+    Status st = admin_->Exec(sql, "test setup");
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
+
+  struct ReadResult {
+    std::shared_ptr<const Schema> schema;
+    std::vector<RecordBatch> batches;
+    int64_t rows = 0;
+  };
+
+  Result<ReadResult> ReadAll(const std::string& options, const std::string& base = BaseUri()) {
+    SLUICE_ASSIGN_OR_RETURN(auto src, registry_.MakeSource(base + "?" + options));
+    SLUICE_RETURN_NOT_OK(src->Open(SourceOptions{}));
+    ReadResult out;
+    out.schema = src->schema();
+    SLUICE_ASSIGN_OR_RETURN(auto splits, src->Plan(4));
+    for (const Split& s : splits) {
+      SLUICE_ASSIGN_OR_RETURN(auto reader, src->OpenSplit(s));
+      while (true) {
+        SLUICE_ASSIGN_OR_RETURN(auto batch, reader->Next());
+        if (!batch) break;
+        SLUICE_RETURN_NOT_OK(batch->Validate());
+        out.rows += batch->num_rows();
+        out.batches.push_back(std::move(*batch));
+      }
+    }
+    SLUICE_RETURN_NOT_OK(src->Close());
+    return out;
+  }
+
+  std::unique_ptr<MysqlConnection> admin_;
+  Registry registry_;
+};
+
+TEST_F(MysqlTest, EveryTypeRoundTrips) {
+  Sql("DROP TABLE IF EXISTS t_types");
+  Sql("CREATE TABLE t_types (id INT PRIMARY KEY, b TINYINT(1), i8 TINYINT, u8 TINYINT UNSIGNED,"
+      " i16 SMALLINT, u16 SMALLINT UNSIGNED, i24 MEDIUMINT, u24 MEDIUMINT UNSIGNED,"
+      " u32 INT UNSIGNED, i64 BIGINT, u64 BIGINT UNSIGNED, dec1 DECIMAL(38,9), dec2 DECIMAL(5,2) UNSIGNED,"
+      " dec3 DECIMAL(65,30), f FLOAT, d DOUBLE, dt DATE, tm TIME(6), dtm DATETIME(6), ts TIMESTAMP(6) NULL,"
+      " ch CHAR(3), vc VARCHAR(20), tx TEXT, bn BINARY(3), vb VARBINARY(10), bl BLOB, j JSON,"
+      " e ENUM('sad','happy'), s SET('a','b','c'), bt BIT(12), bt64 BIT(64), yr YEAR,"
+      " nn INT NOT NULL DEFAULT 7) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4");
+  Sql("INSERT INTO t_types VALUES (1, 1, -128, 255, -32768, 65535, -8388608, 16777215, 4294967295,"
+      " -9223372036854775808, 18446744073709551615, 99999999999999999999999999999.999999999, 999.99,"
+      " -12345678901234567890123456789012345.123456789012345678901234567890,"
+      " 1.5, 2.718281828459045, '1000-01-01', '23:59:59.999999', '9999-12-31 23:59:59.999999',"
+      " '2024-02-29 12:34:56.789000', 'ab', 'héllo ✓ 日本 😀', 'long text', X'00FF10', X'', X'DEADBEEF00',"
+      " '{\"a\": [1, 2]}', 'happy', 'a,c', b'101010101010', 18446744073709551615, 2024, 1),"
+      " (2, 0, 127, 0, 32767, 0, 8388607, 0, 0, 9223372036854775807, 0,"
+      " -99999999999999999999999999999.999999999, 0.01, 0, -0.25, -1e308, '9999-12-31', '00:00:00',"
+      " '1000-01-01 00:00:00', '1970-01-01 00:00:01', '', '', '', X'000000', X'00', X'',"
+      " '[]', 'sad', '', b'0', 0, 1901, 2),"
+      " (3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"
+      " NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 3)");
+  auto r = ReadAll("table=t_types");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->rows, 3);
+  ASSERT_EQ(r->batches.size(), 1u);
+  const RecordBatch& b = r->batches[0];
+  const Schema& s = *r->schema;
+  auto idx = [&](const char* name) {
+    auto i = s.FieldIndex(name);
+    EXPECT_TRUE(i.has_value()) << name;
+    return i.value_or(0);
+  };
+  auto col = [&](const char* name) -> const Column& { return b.column(idx(name)); };
+  auto type = [&](const char* name) { return s.field(idx(name)).type; };
+
+  EXPECT_EQ(type("id"), DataType::Int32());
+  EXPECT_TRUE(s.field(idx("id")).primary_key);
+  EXPECT_FALSE(s.field(idx("id")).nullable);
+  EXPECT_FALSE(s.field(idx("nn")).nullable);
+  EXPECT_TRUE(s.field(idx("i8")).nullable);
+  EXPECT_EQ(type("b"), DataType::Bool());
+  EXPECT_EQ(type("i8"), DataType::Int8());
+  EXPECT_EQ(type("u8"), DataType::UInt8());
+  EXPECT_EQ(type("i16"), DataType::Int16());
+  EXPECT_EQ(type("u16"), DataType::UInt16());
+  EXPECT_EQ(type("i24"), DataType::Int32());
+  EXPECT_EQ(type("u24"), DataType::UInt32());
+  EXPECT_EQ(type("u32"), DataType::UInt32());
+  EXPECT_EQ(type("i64"), DataType::Int64());
+  EXPECT_EQ(type("u64"), DataType::UInt64());
+  EXPECT_EQ(type("dec1"), DataType::Decimal(38, 9));
+  EXPECT_EQ(type("dec2"), DataType::Decimal(5, 2));
+  EXPECT_EQ(type("dec3"), DataType::String());
+  EXPECT_EQ(type("f"), DataType::Float32());
+  EXPECT_EQ(type("d"), DataType::Float64());
+  EXPECT_EQ(type("dt"), DataType::Date());
+  EXPECT_EQ(type("tm"), DataType::Time());
+  EXPECT_EQ(type("dtm"), DataType::Timestamp());
+  EXPECT_EQ(type("ts"), DataType::TimestampTz("UTC"));
+  EXPECT_EQ(type("ch"), DataType::String());
+  EXPECT_EQ(type("vc"), DataType::String());
+  EXPECT_EQ(type("tx"), DataType::String());
+  EXPECT_EQ(type("bn"), DataType::Binary());
+  EXPECT_EQ(type("vb"), DataType::Binary());
+  EXPECT_EQ(type("bl"), DataType::Binary());
+  EXPECT_EQ(type("j"), DataType::Json());
+  EXPECT_EQ(type("e"), DataType::String());
+  EXPECT_EQ(type("s"), DataType::String());
+  EXPECT_EQ(type("bt"), DataType::UInt64());
+  EXPECT_EQ(type("bt64"), DataType::UInt64());
+  EXPECT_EQ(type("yr"), DataType::Int16());
+
+  // Row 0: extremes and typical values.
+  EXPECT_TRUE(col("b").BoolValue(0));
+  EXPECT_FALSE(col("b").BoolValue(1));
+  EXPECT_EQ(col("i8").Value<int8_t>(0), -128);
+  EXPECT_EQ(col("i8").Value<int8_t>(1), 127);
+  EXPECT_EQ(col("u8").Value<uint8_t>(0), 255);
+  EXPECT_EQ(col("i16").Value<int16_t>(0), -32768);
+  EXPECT_EQ(col("u16").Value<uint16_t>(0), 65535);
+  EXPECT_EQ(col("i24").Value<int32_t>(0), -8388608);
+  EXPECT_EQ(col("u24").Value<uint32_t>(0), 16777215u);
+  EXPECT_EQ(col("u32").Value<uint32_t>(0), 4294967295u);
+  EXPECT_EQ(col("i64").Value<int64_t>(0), INT64_MIN);
+  EXPECT_EQ(col("i64").Value<int64_t>(1), INT64_MAX);
+  EXPECT_EQ(col("u64").Value<uint64_t>(0), UINT64_MAX);
+  EXPECT_EQ(FormatDecimal(col("dec1").DecimalValue(0), 9), "99999999999999999999999999999.999999999");
+  EXPECT_EQ(FormatDecimal(col("dec1").DecimalValue(1), 9), "-99999999999999999999999999999.999999999");
+  EXPECT_EQ(FormatDecimal(col("dec2").DecimalValue(0), 2), "999.99");
+  EXPECT_EQ(FormatDecimal(col("dec2").DecimalValue(1), 2), "0.01");
+  EXPECT_EQ(col("dec3").StringValue(0),
+            "-12345678901234567890123456789012345.123456789012345678901234567890");
+  EXPECT_EQ(col("f").Value<float>(0), 1.5f);
+  EXPECT_EQ(col("f").Value<float>(1), -0.25f);
+  EXPECT_EQ(col("d").Value<double>(0), 2.718281828459045);
+  EXPECT_EQ(col("d").Value<double>(1), -1e308);
+  EXPECT_EQ(col("dt").Value<int32_t>(0), DaysFromCivil(1000, 1, 1));
+  EXPECT_EQ(col("dt").Value<int32_t>(1), DaysFromCivil(9999, 12, 31));
+  EXPECT_EQ(col("tm").Value<int64_t>(0), 86399999999LL);
+  EXPECT_EQ(col("tm").Value<int64_t>(1), 0);
+  EXPECT_EQ(col("dtm").Value<int64_t>(0), Micros(9999, 12, 31, 23, 59, 59, 999999));
+  EXPECT_EQ(col("dtm").Value<int64_t>(1), Micros(1000, 1, 1, 0, 0, 0, 0));
+  EXPECT_EQ(col("ts").Value<int64_t>(0), Micros(2024, 2, 29, 12, 34, 56, 789000));
+  EXPECT_EQ(col("ts").Value<int64_t>(1), 1000000);
+  EXPECT_EQ(col("ch").StringValue(0), "ab");
+  EXPECT_EQ(col("vc").StringValue(0), "héllo ✓ 日本 😀");
+  EXPECT_EQ(col("vc").StringValue(1), "");
+  EXPECT_EQ(col("tx").StringValue(0), "long text");
+  EXPECT_EQ(col("bn").StringValue(0), std::string_view("\x00\xff\x10", 3));
+  EXPECT_EQ(col("bn").StringValue(1), std::string_view("\x00\x00\x00", 3));
+  EXPECT_EQ(col("vb").StringValue(0), "");
+  EXPECT_EQ(col("vb").StringValue(1), std::string_view("\x00", 1));
+  EXPECT_EQ(col("bl").StringValue(0), std::string_view("\xde\xad\xbe\xef\x00", 5));
+  EXPECT_EQ(col("j").StringValue(0), "{\"a\": [1, 2]}");
+  EXPECT_EQ(col("j").StringValue(1), "[]");
+  EXPECT_EQ(col("e").StringValue(0), "happy");
+  EXPECT_EQ(col("s").StringValue(0), "a,c");
+  EXPECT_EQ(col("s").StringValue(1), "");
+  EXPECT_EQ(col("bt").Value<uint64_t>(0), 0xAAAu);
+  EXPECT_EQ(col("bt").Value<uint64_t>(1), 0u);
+  EXPECT_EQ(col("bt64").Value<uint64_t>(0), UINT64_MAX);
+  EXPECT_EQ(col("yr").Value<int16_t>(0), 2024);
+  EXPECT_EQ(col("nn").Value<int32_t>(2), 3);
+  // Row 2: NULL in every nullable column.
+  for (int c = 1; c < s.num_fields(); ++c) {
+    if (s.field(c).name == "nn") continue;
+    EXPECT_TRUE(b.column(c).IsNull(2)) << s.field(c).name;
+    EXPECT_FALSE(b.column(c).IsNull(0)) << s.field(c).name;
+  }
+}
+
+TEST_F(MysqlTest, EmptyTableAndSmallBatches) {
+  Sql("DROP TABLE IF EXISTS t_empty");
+  Sql("CREATE TABLE t_empty (id BIGINT PRIMARY KEY, v VARCHAR(5))");
+  auto r = ReadAll("table=t_empty");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->rows, 0);
+  EXPECT_EQ(r->schema->num_fields(), 2);
+
+  Sql("INSERT INTO t_empty VALUES (1,'a'),(2,'b'),(3,'c'),(4,'d'),(5,'e'),(6,'f'),(7,'g')");
+  auto r2 = ReadAll("table=t_empty&batch_rows=3");
+  ASSERT_TRUE(r2.ok()) << r2.status().ToString();
+  EXPECT_EQ(r2->rows, 7);
+  ASSERT_EQ(r2->batches.size(), 3u);
+  int64_t expect = 1;
+  for (const auto& b : r2->batches) {
+    for (int64_t i = 0; i < b.num_rows(); ++i) EXPECT_EQ(b.column(0).Value<int64_t>(i), expect++);
+  }
+}
+
+TEST_F(MysqlTest, ReaderDroppedMidResult) {
+  Sql("DROP TABLE IF EXISTS t_many");
+  Sql("CREATE TABLE t_many (id INT PRIMARY KEY AUTO_INCREMENT, v VARCHAR(50))");
+  Sql("INSERT INTO t_many (v) SELECT CONCAT('value ', seq) FROM seq_1_to_20000");
+  auto src = registry_.MakeSource(BaseUri() + "?table=t_many&batch_rows=100");
+  ASSERT_TRUE(src.ok()) << src.status().ToString();
+  ASSERT_TRUE((*src)->Open(SourceOptions{}).ok());
+  auto splits = (*src)->Plan(1);
+  ASSERT_TRUE(splits.ok());
+  {
+    auto reader = (*src)->OpenSplit((*splits)[0]);
+    ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+    auto batch = (*reader)->Next();
+    ASSERT_TRUE(batch.ok() && batch->has_value());
+    EXPECT_EQ((*batch)->num_rows(), 100);
+    EXPECT_EQ((*batch)->column(1).StringValue(99), "value 100");
+  }  // dropped with most of the result unread
+  auto r = ReadAll("table=t_many");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->rows, 20000);
+}
+
+TEST_F(MysqlTest, KeyRangeSplitsCoverTheTableOnce) {
+  Sql("DROP TABLE IF EXISTS t_split");
+  Sql("CREATE TABLE t_split (id BIGINT PRIMARY KEY, v INT)");
+  Sql("INSERT INTO t_split SELECT CAST(seq AS SIGNED) * 3 - 1000, seq FROM seq_1_to_5000");
+  auto src = registry_.MakeSource(BaseUri() + "?table=t_split&min_split_rows=100&batch_rows=700");
+  ASSERT_TRUE(src.ok()) << src.status().ToString();
+  ASSERT_TRUE((*src)->Open(SourceOptions{}).ok());
+  auto splits = (*src)->Plan(7);
+  ASSERT_TRUE(splits.ok()) << splits.status().ToString();
+  ASSERT_EQ(splits->size(), 7u);
+  EXPECT_TRUE(splits->front().start.empty());
+  EXPECT_TRUE(splits->back().end.empty());
+  std::vector<int64_t> ids;
+  for (const Split& s : *splits) {
+    auto reader = (*src)->OpenSplit(s);
+    ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+    int64_t n = 0;
+    while (true) {
+      auto b = (*reader)->Next();
+      ASSERT_TRUE(b.ok()) << b.status().ToString();
+      if (!b->has_value()) break;
+      for (int64_t i = 0; i < (*b)->num_rows(); ++i) ids.push_back((*b)->column(0).Value<int64_t>(i));
+      n += (*b)->num_rows();
+    }
+    EXPECT_GT(n, 0) << s.description;
+  }
+  ASSERT_EQ(ids.size(), 5000u);
+  std::sort(ids.begin(), ids.end());
+  for (int64_t i = 0; i < 5000; ++i) ASSERT_EQ(ids[static_cast<size_t>(i)], (i + 1) * 3 - 1000);
+  // A forged bound is rejected.
+  Split bad;
+  bad.start = "1; DROP TABLE t_split";
+  EXPECT_FALSE((*src)->OpenSplit(bad).ok());
+  // No single integer key (or a query): one split.
+  Sql("DROP TABLE IF EXISTS t_nosplit");
+  Sql("CREATE TABLE t_nosplit (a INT, b INT, PRIMARY KEY (a, b))");
+  Sql("INSERT INTO t_nosplit SELECT seq, seq FROM seq_1_to_1000");
+  auto src2 = registry_.MakeSource(BaseUri() + "?table=t_nosplit&min_split_rows=1");
+  ASSERT_TRUE(src2.ok() && (*src2)->Open(SourceOptions{}).ok());
+  auto one = (*src2)->Plan(8);
+  ASSERT_TRUE(one.ok());
+  EXPECT_EQ(one->size(), 1u);
+}
+
+TEST_F(MysqlTest, Query) {
+  auto r = ReadAll("query=SELECT 1 AS one, 'x' AS s, CAST(2.50 AS DECIMAL(4,2)) AS d;");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->rows, 1);
+  const RecordBatch& b = r->batches[0];
+  EXPECT_EQ(b.column(1).StringValue(0), "x");
+  EXPECT_EQ(r->schema->field(2).type, DataType::Decimal(4, 2));
+  EXPECT_EQ(FormatDecimal(b.column(2).DecimalValue(0), 2), "2.50");
+}
+
+TEST_F(MysqlTest, ZeroDates) {
+  Sql("DROP TABLE IF EXISTS t_zero");
+  Sql("SET SESSION sql_mode = ''");
+  Sql("CREATE TABLE t_zero (id INT PRIMARY KEY, d DATE, dt DATETIME)");
+  Sql("INSERT INTO t_zero VALUES (1, '2020-01-02', '2020-01-02 03:04:05'),"
+      " (2, '0000-00-00', '0000-00-00 00:00:00')");
+  auto bad = ReadAll("table=t_zero");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidData);
+  EXPECT_NE(bad.status().message().find("row 2"), std::string::npos) << bad.status().ToString();
+  EXPECT_NE(bad.status().message().find("column d"), std::string::npos) << bad.status().ToString();
+  EXPECT_NE(bad.status().message().find("zero_date"), std::string::npos);
+
+  auto ok = ReadAll("table=t_zero&zero_date=null");
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  const RecordBatch& b = ok->batches[0];
+  EXPECT_EQ(b.column(1).Value<int32_t>(0), DaysFromCivil(2020, 1, 2));
+  EXPECT_EQ(b.column(2).Value<int64_t>(0), Micros(2020, 1, 2, 3, 4, 5, 0));
+  EXPECT_TRUE(b.column(1).IsNull(1));
+  EXPECT_TRUE(b.column(2).IsNull(1));
+}
+
+TEST_F(MysqlTest, OutOfRangeValuesFailNamingRowAndColumn) {
+  Sql("DROP TABLE IF EXISTS t_range");
+  Sql("CREATE TABLE t_range (id INT PRIMARY KEY, flag TINYINT(1), tm TIME)");
+  Sql("INSERT INTO t_range VALUES (1, 1, '01:00:00'), (2, 5, '02:00:00')");
+  auto r = ReadAll("table=t_range");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("row 2"), std::string::npos) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("column flag"), std::string::npos) << r.status().ToString();
+
+  Sql("UPDATE t_range SET flag = 0 WHERE id = 2");
+  Sql("UPDATE t_range SET tm = '-05:00:00' WHERE id = 1");
+  auto r2 = ReadAll("table=t_range");
+  ASSERT_FALSE(r2.ok());
+  EXPECT_NE(r2.status().message().find("row 1"), std::string::npos) << r2.status().ToString();
+  EXPECT_NE(r2.status().message().find("column tm"), std::string::npos) << r2.status().ToString();
+}
+
+TEST_F(MysqlTest, HostileIdentifiers) {
+  Sql("DROP TABLE IF EXISTS `we``ird 'tab\"le`");
+  Sql("CREATE TABLE `we``ird 'tab\"le` (`co``l 1` INT PRIMARY KEY, `x'y` JSON)");
+  Sql("INSERT INTO `we``ird 'tab\"le` VALUES (5, '{\"k\": \"v\"}')");
+  auto r = ReadAll("table=we%60ird%20%27tab%22le");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->rows, 1);
+  EXPECT_EQ(r->schema->field(0).name, "co`l 1");
+  EXPECT_EQ(r->schema->field(1).name, "x'y");
+  EXPECT_EQ(r->schema->field(1).type, DataType::Json());
+  EXPECT_EQ(r->batches[0].column(0).Value<int32_t>(0), 5);
+  EXPECT_EQ(r->batches[0].column(1).StringValue(0), "{\"k\": \"v\"}");
+}
+
+TEST_F(MysqlTest, MissingTableIsNotFoundNamingIt) {
+  Sql("DROP TABLE IF EXISTS no_such_table_x");
+  auto r = ReadAll("table=no_such_table_x");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kNotFound) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("no_such_table_x"), std::string::npos);
+}
+
+TEST_F(MysqlTest, ServerDownIsAClearError) {
+  // Nothing listens on port 1 of the loopback interface.
+  auto r = ReadAll("table=t", "mysql://root@127.0.0.1:1/sluice_test");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kIOError) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("cannot connect"), std::string::npos);
+  EXPECT_NE(r.status().message().find("127.0.0.1:1"), std::string::npos);
+}
+
+TEST_F(MysqlTest, OptionErrors) {
+  EXPECT_FALSE(registry_.MakeSource(BaseUri()).ok());  // neither table nor query
+  EXPECT_FALSE(registry_.MakeSource(BaseUri() + "?table=t&query=SELECT%201").ok());
+  EXPECT_FALSE(registry_.MakeSource("mysql://root@127.0.0.1:33306/?table=t").ok());
+  EXPECT_FALSE(registry_.MakeSource(BaseUri() + "?table=t&zero_date=maybe").ok());
+  EXPECT_TRUE(registry_.MakeSource("mariadb://root@127.0.0.1:33306/sluice_test?table=t").ok());
+}
+
+// ---------------------------------------------------------------------------
+// Sink
+
+std::shared_ptr<const Schema> SinkSchema() {
+  std::vector<Field> f = {
+      {"id", DataType::Int64(), false, true, ""},
+      {"i8", DataType::Int8()},          {"u64", DataType::UInt64()},
+      {"f32", DataType::Float32()},      {"f64", DataType::Float64()},
+      {"dec", DataType::Decimal(38, 9)}, {"b", DataType::Bool()},
+      {"s", DataType::String()},         {"bin", DataType::Binary()},
+      {"dt", DataType::Date()},          {"tm", DataType::Time()},
+      {"ts", DataType::Timestamp()},     {"tstz", DataType::TimestampTz("UTC")},
+      {"u", DataType::Uuid()},           {"j", DataType::Json()},
+  };
+  return std::make_shared<Schema>(std::move(f));
+}
+
+// Rows first_id.. first_id+n-1; every 5th row NULL in every nullable column.
+RecordBatch SinkBatch(int64_t first_id, int64_t n, double f64_of_row2 = 0.5) {
+  BatchBuilder bb(SinkSchema());
+  for (int64_t k = 0; k < n; ++k) {
+    int64_t id = first_id + k;
+    bb.column(0).AppendFixed<int64_t>(id);
+    if (id % 5 == 4) {
+      for (int c = 1; c < bb.num_columns(); ++c) bb.column(c).AppendNull();
+      continue;
+    }
+    bb.column(1).AppendFixed<int8_t>(static_cast<int8_t>(id % 2 ? -128 : 127));
+    bb.column(2).AppendFixed<uint64_t>(UINT64_MAX - static_cast<uint64_t>(id));
+    bb.column(3).AppendFixed<float>(1.5f * static_cast<float>(id));
+    bb.column(4).AppendFixed<double>(k == 2 ? f64_of_row2 : 0.1 * static_cast<double>(id));
+    EXPECT_TRUE(AppendParsedText(id % 2 ? "-99999999999999999999999999999.999999999" : "12.000000001",
+                                 &bb.column(5)).ok());
+    bb.column(6).AppendBool(id % 2 == 0);
+    std::string str = "héllo ✓ 日本 😀 'quote' \\ back\\slash\t\n\r\\N " + std::to_string(id);
+    bb.column(7).AppendBytes(str);
+    bb.column(8).AppendBytes(std::string("\0\xff'\\\n\"", 6) + std::to_string(id));
+    bb.column(9).AppendFixed<int32_t>(DaysFromCivil(1000 + static_cast<int>(id), 1, 1));
+    bb.column(10).AppendFixed<int64_t>(86399999999LL - id);
+    bb.column(11).AppendFixed<int64_t>(Micros(9999, 12, 31, 23, 59, 59, 999999) - id);
+    bb.column(12).AppendFixed<int64_t>(Micros(2024, 2, 29, 12, 34, 56, 789000) + id);
+    uint8_t uuid[16];
+    for (int i = 0; i < 16; ++i) uuid[i] = static_cast<uint8_t>(i * 17 + id);
+    bb.column(13).AppendFixedBytes(uuid, 16);
+    bb.column(14).AppendBytes("{\"k\": " + std::to_string(id) + "}");
+  }
+  return bb.Finish();
+}
+
+class MysqlSinkTest : public MysqlTest {
+ protected:
+  Result<std::unique_ptr<Sink>> OpenSink(const std::string& options,
+                                         std::shared_ptr<const Schema> schema = SinkSchema()) {
+    SLUICE_ASSIGN_OR_RETURN(auto sink, registry_.MakeSink(BaseUri() + "?" + options));
+    SLUICE_RETURN_NOT_OK(sink->Open(std::move(schema)));
+    return sink;
+  }
+  void Reset(const std::string& table) {
+    Sql("DROP TABLE IF EXISTS " + MysqlQuoteIdent(table));
+    Sql("DELETE FROM _sluice_ledger WHERE target = '" + table + "'");
+  }
+  void SetUp() override {
+    MysqlTest::SetUp();
+    if (HasFatalFailure()) return;
+    Sql("CREATE TABLE IF NOT EXISTS _sluice_ledger (target VARBINARY(512) NOT NULL,"
+        " part_id VARBINARY(255) NOT NULL, stream_id VARBINARY(255) NOT NULL,"
+        " part_number BIGINT NOT NULL, `rows` BIGINT NOT NULL,"
+        " applied_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),"
+        " PRIMARY KEY (target, part_id)) ENGINE=InnoDB");
+  }
+  int64_t Count(const std::string& sql) {
+    auto r = admin_->QueryStored(sql, "count");
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    if (!r.ok()) return -1;
+    MYSQL_ROW row = mysql_fetch_row(r->get());
+    return row && row[0] ? std::stoll(row[0]) : -1;
+  }
+};
+
+class MysqlSinkLoadTest : public MysqlSinkTest,
+                          public ::testing::WithParamInterface<const char*> {};
+
+INSTANTIATE_TEST_SUITE_P(Load, MysqlSinkLoadTest, ::testing::Values("insert", "infile"));
+
+TEST_P(MysqlSinkLoadTest, AppendRoundTripsThroughTheSource) {
+  Reset("t_sink");
+  auto sink = OpenSink(std::string("table=t_sink&load=") + GetParam());
+  ASSERT_TRUE(sink.ok()) << sink.status().ToString();
+  auto w = (*sink)->NewWriter();
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  RecordBatch in1 = SinkBatch(0, 7), in2 = SinkBatch(7, 3);
+  auto out = (*w)->ApplyPart(PartInfo{"p1", "s", 1, 10}, {in1, in2});
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_EQ(*out, ApplyOutcome::kApplied);
+  ASSERT_TRUE((*sink)->Commit().ok());
+
+  // InnoDB scans a table in primary-key order; a table read also detects
+  // MariaDB JSON columns (a query read sees LONGTEXT).
+  auto r = ReadAll("table=t_sink");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->rows, 10);
+  const Schema& s = *r->schema;
+  // The documented sluice -> MySQL -> sluice type mapping.
+  EXPECT_EQ(s.field(0).type, DataType::Int64());
+  EXPECT_EQ(s.field(5).type, DataType::Decimal(38, 9));
+  EXPECT_EQ(s.field(6).type, DataType::Bool());
+  EXPECT_EQ(s.field(7).type, DataType::String());
+  EXPECT_EQ(s.field(8).type, DataType::Binary());
+  EXPECT_EQ(s.field(11).type, DataType::Timestamp());
+  EXPECT_EQ(s.field(12).type, DataType::Timestamp());  // DATETIME(6) holding UTC
+  EXPECT_EQ(s.field(13).type, DataType::Binary());     // BINARY(16)
+  EXPECT_EQ(s.field(14).type, DataType::Json());
+  int64_t row = 0;
+  for (const RecordBatch* in : {&in1, &in2}) {
+    for (int64_t i = 0; i < in->num_rows(); ++i, ++row) {
+      const RecordBatch& b = r->batches[0];
+      for (int c = 0; c < in->num_columns(); ++c) {
+        const Column& want = in->column(c);
+        const Column& got = b.column(c);
+        ASSERT_EQ(want.IsNull(i), got.IsNull(row)) << "row " << row << " col " << c;
+        if (want.IsNull(i)) continue;
+        if (want.type.id == TypeId::kUuid) {
+          EXPECT_EQ(got.StringValue(row),
+                    std::string_view(reinterpret_cast<const char*>(want.FixedBytes(i, 16)), 16));
+        } else if (want.type.id == TypeId::kTimestamp || want.type.id == TypeId::kTime) {
+          EXPECT_EQ(got.Value<int64_t>(row), want.Value<int64_t>(i)) << "col " << c;
+        } else {
+          EXPECT_EQ(ValueToText(got, row), ValueToText(want, i)) << "row " << row << " col " << c;
+        }
+      }
+    }
+  }
+}
+
+TEST_P(MysqlSinkLoadTest, SamePartTwiceIsAppliedOnce) {
+  Reset("t_once");
+  auto sink = OpenSink(std::string("table=t_once&load=") + GetParam());
+  ASSERT_TRUE(sink.ok()) << sink.status().ToString();
+  auto w1 = (*sink)->NewWriter();
+  auto w2 = (*sink)->NewWriter();
+  ASSERT_TRUE(w1.ok() && w2.ok());
+  auto a = (*w1)->ApplyPart(PartInfo{"part-1", "s", 1, 4}, {SinkBatch(0, 4)});
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_EQ(*a, ApplyOutcome::kApplied);
+  auto b = (*w2)->ApplyPart(PartInfo{"part-1", "s", 1, 4}, {SinkBatch(0, 4)});
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  EXPECT_EQ(*b, ApplyOutcome::kAlreadyApplied);
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM t_once"), 4);
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM _sluice_ledger WHERE target = 't_once'"), 1);
+  // Another sink over the same table and ledger (a re-run) skips it too.
+  auto sink2 = OpenSink("table=t_once");
+  ASSERT_TRUE(sink2.ok());
+  auto w3 = (*sink2)->NewWriter();
+  ASSERT_TRUE(w3.ok());
+  auto c = (*w3)->ApplyPart(PartInfo{"part-1", "s", 1, 4}, {SinkBatch(0, 4)});
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(*c, ApplyOutcome::kAlreadyApplied);
+  auto d = (*w3)->ApplyPart(PartInfo{"part-2", "s", 2, 0}, {});
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(*d, ApplyOutcome::kApplied);  // an empty part is recorded too
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM t_once"), 4);
+}
+
+TEST_P(MysqlSinkLoadTest, FailedPartLeavesNothing) {
+  Reset("t_fail");
+  auto sink = OpenSink(std::string("table=t_fail&load=") + GetParam());
+  ASSERT_TRUE(sink.ok()) << sink.status().ToString();
+  auto w = (*sink)->NewWriter();
+  ASSERT_TRUE(w.ok());
+  // Rows 0..1 are fine; row 2 holds NaN, which MySQL cannot store.
+  auto bad = (*w)->ApplyPart(PartInfo{"p", "s", 1, 6}, {SinkBatch(0, 2), SinkBatch(10, 4, NAN)});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("row 5"), std::string::npos) << bad.status().ToString();
+  EXPECT_NE(bad.status().message().find("f64"), std::string::npos) << bad.status().ToString();
+  // A duplicate key fails server-side after rows were sent: rolled back too.
+  auto dup = (*w)->ApplyPart(PartInfo{"p", "s", 1, 6}, {SinkBatch(0, 3), SinkBatch(2, 1)});
+  ASSERT_FALSE(dup.ok());
+  // A value the column cannot hold (year 10000 in DATETIME) fails too.
+  RecordBatch far = SinkBatch(0, 1);
+  {
+    BatchBuilder bb(SinkSchema());
+    for (int c = 0; c < far.num_columns(); ++c) {
+      if (c == 11) {
+        bb.column(c).AppendFixed<int64_t>(Micros(10000, 1, 1, 0, 0, 0, 0));
+      } else {
+        bb.column(c).AppendFrom(far.column(c), 0);
+      }
+    }
+    far = bb.Finish();
+  }
+  auto range = (*w)->ApplyPart(PartInfo{"p", "s", 1, 2}, {SinkBatch(5, 1), far});
+  ASSERT_FALSE(range.ok());
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM t_fail"), 0);
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM _sluice_ledger WHERE target = 't_fail'"), 0);
+  // The same part id applies once the data is good.
+  auto good = (*w)->ApplyPart(PartInfo{"p", "s", 1, 3}, {SinkBatch(0, 3)});
+  ASSERT_TRUE(good.ok()) << good.status().ToString();
+  EXPECT_EQ(*good, ApplyOutcome::kApplied);
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM t_fail"), 3);
+}
+
+TEST_F(MysqlSinkTest, Upsert) {
+  Reset("t_up");
+  auto sink = OpenSink("table=t_up&mode=upsert");
+  ASSERT_TRUE(sink.ok()) << sink.status().ToString();
+  auto w = (*sink)->NewWriter();
+  ASSERT_TRUE(w.ok());
+  ASSERT_TRUE((*w)->ApplyPart(PartInfo{"a", "s", 1, 3}, {SinkBatch(0, 3)}).ok());
+  // Rows 1..4: 1 and 2 exist (row 2 of this part gets f64 = 42), 3 and 4 are new.
+  auto r = (*w)->ApplyPart(PartInfo{"b", "s", 2, 4}, {SinkBatch(1, 4, 42.0)});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM t_up"), 5);
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM t_up WHERE id = 3 AND f64 = 42"), 1);
+  // Without a primary key upsert is refused at Open.
+  auto nokey = OpenSink("table=t_up2&mode=upsert",
+                        std::make_shared<Schema>(std::vector<Field>{{"x", DataType::Int32()}}));
+  EXPECT_FALSE(nokey.ok());
+}
+
+TEST_F(MysqlSinkTest, HostileIdentifiersAndMissingTable) {
+  const std::string table = "si`nk 'ta\"ble";
+  Sql("DROP TABLE IF EXISTS " + MysqlQuoteIdent(table));
+  Sql("DELETE FROM _sluice_ledger WHERE target = 'si`nk \\'ta\"ble'");
+  auto schema = std::make_shared<Schema>(
+      std::vector<Field>{{"co`l", DataType::Int32(), false, true, ""}, {"v'\"", DataType::String()}});
+  auto sink = OpenSink("table=si%60nk%20%27ta%22ble", schema);
+  ASSERT_TRUE(sink.ok()) << sink.status().ToString();
+  auto w = (*sink)->NewWriter();
+  ASSERT_TRUE(w.ok());
+  BatchBuilder bb(schema);
+  bb.column(0).AppendFixed<int32_t>(1);
+  bb.column(1).AppendBytes("x");
+  auto out = (*w)->ApplyPart(PartInfo{"p'1", "s", 1, 1}, {bb.Finish()});
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  auto r = ReadAll("table=si%60nk%20%27ta%22ble");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->rows, 1);
+  EXPECT_EQ(r->schema->field(0).name, "co`l");
+  EXPECT_EQ(r->schema->field(1).name, "v'\"");
+
+  Sql("DROP TABLE IF EXISTS no_such_sink_t");
+  auto missing = OpenSink("table=no_such_sink_t&create=false");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound) << missing.status().ToString();
+  EXPECT_NE(missing.status().message().find("no_such_sink_t"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace sluice
