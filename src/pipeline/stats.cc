@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 
 #include <cctype>
+#include <cinttypes>
 #include <cmath>
 #include <cstdio>
 
@@ -205,6 +206,18 @@ std::string RunStats::ToTable() const {
 }
 
 int64_t PeakRssBytes() {
+  // VmHWM is this process's own high-water mark. getrusage's ru_maxrss is
+  // not: Linux carries it across exec, so a sluice started by a larger
+  // process (a Python scheduler) would report its parent's peak.
+  if (FILE* f = std::fopen("/proc/self/status", "r")) {
+    char line[256];
+    int64_t kb = -1;
+    while (std::fgets(line, sizeof(line), f) != nullptr) {
+      if (std::sscanf(line, "VmHWM: %" SCNd64 " kB", &kb) == 1) break;
+    }
+    std::fclose(f);
+    if (kb >= 0) return kb * 1024;
+  }
   struct rusage usage {};
   if (getrusage(RUSAGE_SELF, &usage) != 0) return 0;
   return static_cast<int64_t>(usage.ru_maxrss) * 1024;  // Linux reports kilobytes

@@ -47,7 +47,7 @@ struct RunStats {
   std::string ToTable() const;
 };
 
-// Peak resident set size of this process so far (getrusage), in bytes.
+// Peak resident set size of this process so far (VmHWM), in bytes.
 int64_t PeakRssBytes();
 
 // "127ms", "4.52s", "3m07s".

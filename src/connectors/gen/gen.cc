@@ -50,9 +50,12 @@ void GenerateMixed(uint64_t seed, int64_t first, int64_t rows, BatchBuilder* bb)
       bb->column(1).AppendBytes(name);
     }
     bb->column(2).AppendFixed<int128_t>(static_cast<int128_t>(rng.Range(-10000000, 100000000)));
+    // One RNG call per statement: the operands of + are unsequenced in C++,
+    // and the generated data must not depend on the compiler.
+    const int64_t created_secs = rng.Range(0, 200000000);
+    const int64_t created_micros = rng.Range(0, 999999);
     bb->column(3).AppendFixed<int64_t>(1600000000LL * kMicrosPerSecond +
-                                       rng.Range(0, 200000000) * kMicrosPerSecond +
-                                       rng.Range(0, 999999));
+                                       created_secs * kMicrosPerSecond + created_micros);
     bb->column(4).AppendBool(rng.Next() % 3 != 0);
     if (id % 20 == 3) bb->column(5).AppendNull();
     else bb->column(5).AppendFixed<double>(static_cast<double>(rng.Range(0, 10000000)) / 1000.0);
@@ -124,9 +127,11 @@ void GenerateAllTypes(uint64_t seed, int64_t first, int64_t rows, BatchBuilder* 
       b->AppendFixed<double>(v);
     }
     if (auto* b = next()) {
-      const int128_t rnd = (static_cast<int128_t>(rng.Next() % 1000000000000ULL) * 1000000000 +
-                            static_cast<int128_t>(rng.Next() % 1000000000)) *
-                           (rng.Next() % 2 ? 1 : -1);
+      const uint64_t int_digits = rng.Next() % 1000000000000ULL;
+      const uint64_t frac_digits = rng.Next() % 1000000000;
+      const int sign = rng.Next() % 2 ? 1 : -1;
+      const int128_t rnd = (static_cast<int128_t>(int_digits) * 1000000000 +
+                            static_cast<int128_t>(frac_digits)) * sign;
       b->AppendFixed<int128_t>(pick(dec38max, -dec38max, int128_t{0}, rnd));
     }
     if (auto* b = next()) {
@@ -146,9 +151,11 @@ void GenerateAllTypes(uint64_t seed, int64_t first, int64_t rows, BatchBuilder* 
     if (auto* b = next()) b->AppendFixed<int32_t>(pick(kMaxDate, kMinDate, 0, static_cast<int32_t>(rng.Range(-30000, 30000))));
     if (auto* b = next()) b->AppendFixed<int64_t>(pick(kMicrosPerDay - 1, int64_t{0}, int64_t{0}, rng.Range(0, kMicrosPerDay - 1)));
     if (auto* b = next()) {
+      const int64_t secs = rng.Range(-2000000000, 4000000000);
+      const int64_t micros = rng.Range(0, 999999);
       b->AppendFixed<int64_t>(pick(int64_t{kMaxDate} * kMicrosPerDay + kMicrosPerDay - 1,
                                    int64_t{kMinDate} * kMicrosPerDay, int64_t{0},
-                                   rng.Range(-2000000000, 4000000000) * kMicrosPerSecond + rng.Range(0, 999999)));
+                                   secs * kMicrosPerSecond + micros));
     }
     if (auto* b = next()) {
       b->AppendFixed<int64_t>(pick(int64_t{kMaxDate} * kMicrosPerDay, int64_t{kMinDate} * kMicrosPerDay,
