@@ -46,6 +46,10 @@ class SourceReader {
 
 struct SourceOptions {
   int64_t batch_rows = 65536;  // rows per batch handed to the runtime
+  // When > 0, each reader's first batch holds at most this many rows, so the
+  // first part can leave before a whole batch is read (streaming export).
+  // Sources that cannot honour it ignore it.
+  int64_t first_batch_rows = 0;
 };
 
 // Thread safety: Open/Plan/Close from one thread; OpenSplit may be called

@@ -403,6 +403,7 @@ Status ExportStages(Source* source, PartPublisher* publisher, const RunOptions& 
                     int* workers_used) {
   SourceOptions source_options;
   source_options.batch_rows = options.batch_rows;
+  source_options.first_batch_rows = options.first_part_rows;
   SLUICE_RETURN_NOT_OK_CTX(source->Open(source_options), "opening source");
   opened->source = true;
   SLUICE_RETURN_NOT_OK_CTX(publisher->Open(), "opening destination");
@@ -440,6 +441,7 @@ Status ExportStages(Source* source, PartPublisher* publisher, const RunOptions& 
   ThreadGroup threads(control);
   threads.Spawn([&] {  // reader: cuts the table into parts
     Chunker chunker(options.part_bytes);
+    bool first_cut = false;
     std::vector<Chunk> ready;
     auto forward = [&] {
       for (auto& c : ready) {
@@ -462,6 +464,12 @@ Status ExportStages(Source* source, PartPublisher* publisher, const RunOptions& 
         if (!next->has_value()) break;
         std::string end = (*reader)->position();
         chunker.Add(std::move(**next), position, end, &ready);
+        // The first part leaves with the first batch instead of waiting for
+        // a full part (first-part latency); later parts are full size.
+        if (options.first_part_rows > 0 && !first_cut) {
+          chunker.Finish(&ready);
+          first_cut = true;
+        }
         if (!forward()) return;
         position = std::move(end);
       }

@@ -61,6 +61,10 @@ struct RunOptions {
   int compression_level = 1;
   // Rows per batch requested from sources.
   int64_t batch_rows = 16384;
+  // Export: the first part is cut right after the first batch, which sources
+  // that can are asked to keep this small, so the first part leaves within
+  // milliseconds of the first row read (0 = no special first part).
+  int64_t first_part_rows = 1024;
   // Items in flight between two stages (each about part_bytes at most).
   int queue_depth = 4;
   // Copy reads the source as this many splits (when the source can split).

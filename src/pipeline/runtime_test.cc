@@ -1016,6 +1016,42 @@ TEST_F(WithSqlite, ExportImportIntoSqliteIsExactAndResumable) {
   ExpectExactlyGenRows(store->all_batches(), gen::GenSchema::kMixed, 1, 80000);
 }
 
+TEST_F(WithSqlite, FirstPartLeavesWithTheFirstSmallBatchThenPartsAreFull) {
+  // A SQLite table of 50,000 generated rows.
+  const std::string db = Db("first.db", "table=t");
+  {
+    auto gen = Registry::Global().MakeSource("gen:///?rows=50000&seed=1&schema=mixed");
+    ASSERT_TRUE(gen.ok());
+    auto sink = Registry::Global().MakeSink(db);
+    ASSERT_TRUE(sink.ok());
+    RunStats stats;
+    ASSERT_TRUE(RunCopy(gen->get(), sink->get(), SmallParts(2), &stats).ok()) << stats.error;
+  }
+  const std::string dir = tmp_.sub("first_parts");
+  auto source = Registry::Global().MakeSource(db);
+  ASSERT_TRUE(source.ok());
+  auto publisher = DirPublisher(dir);
+  RunOptions o;
+  o.workers = 2;
+  o.batch_rows = 8192;
+  o.first_part_rows = 100;
+  RunStats stats;
+  ASSERT_TRUE(RunExport(source->get(), publisher.get(), o, &stats).ok()) << stats.error;
+  std::map<int64_t, int64_t> rows_by_part;
+  int64_t total = 0;
+  for (const auto& p : DecodeDir(dir)) {
+    if (p.header.kind != part::PartKind::kData) continue;
+    rows_by_part[p.header.part_number] = p.header.rows;
+    total += p.header.rows;
+  }
+  EXPECT_EQ(total, 50000);
+  ASSERT_GE(rows_by_part.size(), 3u);
+  // The SQLite reader honours first_batch_rows, and the runtime cuts part 1 right after it.
+  EXPECT_EQ(rows_by_part.at(1), 100);
+  // Later parts are cut by size again: at least a whole batch each (except the last).
+  EXPECT_GE(rows_by_part.at(2), 8192);
+}
+
 TEST_F(WithSqlite, CopyGenToSqliteTwiceAddsNothing) {
   const std::string db = Db("copy.db", "table=t");
   for (int run = 0; run < 2; ++run) {

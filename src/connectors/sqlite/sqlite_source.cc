@@ -55,6 +55,7 @@ struct ReadPlan {
   std::string select_sql;      // the whole table or the query
   std::string select_head;     // "SELECT cols, rowid FROM t" (rowid tables only)
   int64_t batch_rows = 65536;
+  int64_t first_batch_rows = 65536;  // the first Next() of each reader
 };
 
 std::string_view StorageClassName(int sc) {
@@ -258,8 +259,10 @@ class SqliteReader final : public SourceReader {
     const int ncols = static_cast<int>(plan_->cols.size());
     int64_t rows = 0;
     var_bytes_ = 0;
-    builder_.Reserve(std::min<int64_t>(plan_->batch_rows, 65536));
-    while (rows < plan_->batch_rows && var_bytes_ < kMaxBatchVarBytes) {
+    const int64_t limit = first_batch_ ? plan_->first_batch_rows : plan_->batch_rows;
+    first_batch_ = false;
+    builder_.Reserve(std::min<int64_t>(limit, 65536));
+    while (rows < limit && var_bytes_ < kMaxBatchVarBytes) {
       int rc = sqlite3_step(stmt);
       if (rc == SQLITE_DONE) {
         failed_ = Finish();
@@ -432,6 +435,7 @@ class SqliteReader final : public SourceReader {
   int64_t last_rowid_ = 0;
   int64_t rows_read_ = 0;
   int64_t var_bytes_ = 0;
+  bool first_batch_ = true;
 };
 
 Result<std::optional<int64_t>> ParseBound(const std::string& text) {
@@ -471,6 +475,9 @@ class SqliteSource final : public Source {
     plan->coerce = cfg_.coerce;
     int64_t batch = cfg_.batch_rows > 0 ? cfg_.batch_rows : options.batch_rows;
     plan->batch_rows = std::clamp<int64_t>(batch, 1, kMaxBatchRows);
+    plan->first_batch_rows = options.first_batch_rows > 0
+                                 ? std::min(options.first_batch_rows, plan->batch_rows)
+                                 : plan->batch_rows;
     SLUICE_RETURN_NOT_OK(OpenGuard());
     // One read transaction: schema, row count and fingerprint agree.
     SLUICE_RETURN_NOT_OK_CTX(guard_.Exec("BEGIN"), Where());
