@@ -570,7 +570,7 @@ def read_jsonl(path, names, types):
 
 
 # ---------------------------------------------------------------------------
-# TDTP (docs/FORMAT-tdtp.md), parsed with xml.etree
+# TDTP (docs/FORMAT.md (TDTP section)), parsed with xml.etree
 
 
 def _local(tag):
@@ -602,7 +602,7 @@ def _tdtp_split(row):
 
 
 def tdtp_logical_type(field):
-    """The sluice type a TDTP <Field> maps to (docs/FORMAT-tdtp.md, Type mapping)."""
+    """The sluice type a TDTP <Field> maps to (docs/FORMAT.md (TDTP section), Type mapping)."""
     typ = field.get("type", "").upper()
     sub = (field.get("subtype") or "").lower()
     if typ in ("INTEGER", "INT"):

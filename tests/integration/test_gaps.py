@@ -15,7 +15,7 @@ from runner import run
 
 @pytest.mark.xfail(strict=True, reason=(
     "export --to parts:///d?format=tdtp leaves the streamed names <table>_part_N.tdtp.xml "
-    "without <TotalParts>; docs/FORMAT-tdtp.md: the framework refuses a numbered part "
+    "without <TotalParts>; docs/FORMAT.md (TDTP section): the framework refuses a numbered part "
     "without a total, so once the total is known the packets are finalized "
     "(FinalizeStreamedPart: <TotalParts> + rename to _part_N_of_T)"))
 def test_tdtp_export_finalizes_packets_with_their_total(tmp_path):

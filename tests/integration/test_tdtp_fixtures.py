@@ -2,7 +2,7 @@
 
 users.tdtp.xml.csv is the expected decoding of users.tdtp.xml (from the
 fixtures' authors); the other packets are checked against e2e.read_tdtp, an
-independent decoder (xml.etree, pyarrow's zstd stream) of docs/FORMAT-tdtp.md.
+independent decoder (xml.etree, pyarrow's zstd stream) of docs/FORMAT.md (TDTP section).
 """
 
 import pytest

@@ -30,7 +30,7 @@ struct NumberShape {
 bool ParseNumberShape(std::string_view s, NumberShape* shape);
 
 // Accumulates the values of one column from a sample and picks the narrowest
-// type that holds all of them exactly (rules in docs/FORMAT-text.md,
+// type that holds all of them exactly (rules in docs/FORMAT.md, "Text formats",
 // "Schema inference"). CSV feeds every non-NULL field to AddText; JSONL feeds
 // strings to AddText and numbers / booleans / objects+arrays to the others.
 class TypeInferrer {
