@@ -11,6 +11,7 @@
 
 #include "cli/args.h"
 #include "cli/demo.h"
+#include "cli/flags.h"
 #include "cli/inspect.h"
 #include "cli/signals.h"
 #include "connectors/connector.h"
@@ -119,16 +120,6 @@ Result<std::vector<std::pair<std::string, std::string>>> KeyValues(
   return out;
 }
 
-Result<int64_t> PositiveInt(const std::string& text, std::string_view flag) {
-  int64_t v = 0;
-  const auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec != std::errc() || p != text.data() + text.size() || v <= 0) {
-    return Status::InvalidArgument("--" + std::string(flag) + " expects a positive integer, got '" +
-                                   text + "'");
-  }
-  return v;
-}
-
 struct RunSetup {
   pipeline::RunOptions options;
   pipeline::ProgressMode progress = pipeline::ProgressMode::kAuto;
@@ -140,23 +131,9 @@ struct RunSetup {
 Result<RunSetup> ParseRunFlags(const ParsedArgs& args) {
   RunSetup s;
   auto& o = s.options;
-  if (args.Has("workers")) {
-    SLUICE_ASSIGN_OR_RETURN(int64_t w, PositiveInt(args.Get("workers"), "workers"));
-    if (w > 1024) return Status::InvalidArgument("--workers: at most 1024");
-    o.workers = static_cast<int>(w);
-  }
-  if (args.Has("part-size")) {
-    SLUICE_ASSIGN_OR_RETURN(o.part_bytes, ParseSize(args.Get("part-size")));
-    if (o.part_bytes < 1024) return Status::InvalidArgument("--part-size: at least 1KiB");
-  }
-  if (args.Has("compression")) {
-    auto c = part::ParseCompression(args.Get("compression"));
-    if (!c.ok()) {
-      return Status::InvalidArgument("--compression: expected none, lz4 or zstd, got '" +
-                                     args.Get("compression") + "'");
-    }
-    o.compression = *c;
-  }
+  SLUICE_RETURN_NOT_OK(ParseWorkersFlag(args, &o.workers));
+  SLUICE_RETURN_NOT_OK(ParsePartSizeFlag(args, &o.part_bytes));
+  SLUICE_RETURN_NOT_OK(ParseCompressionFlag(args, &o.compression));
   if (args.Has("on-error")) {
     SLUICE_ASSIGN_OR_RETURN(o.on_error, pipeline::ParseErrorPolicy(args.Get("on-error")));
   }
@@ -167,11 +144,7 @@ Result<RunSetup> ParseRunFlags(const ParsedArgs& args) {
   if (args.Has("batch-rows")) {
     SLUICE_ASSIGN_OR_RETURN(o.batch_rows, PositiveInt(args.Get("batch-rows"), "batch-rows"));
   }
-  const std::string progress = args.Get("progress", "auto");
-  if (progress == "auto") s.progress = pipeline::ProgressMode::kAuto;
-  else if (progress == "always") s.progress = pipeline::ProgressMode::kAlways;
-  else if (progress == "never") s.progress = pipeline::ProgressMode::kNever;
-  else return Status::InvalidArgument("--progress: expected auto, always or never, got '" + progress + "'");
+  SLUICE_ASSIGN_OR_RETURN(s.progress, ParseProgressFlag(args));
   s.stats_json = args.Get("stats-json");
   s.quiet = args.Has("quiet");
   SLUICE_ASSIGN_OR_RETURN(s.src_opts, KeyValues(args.All("src-opt"), "src-opt"));

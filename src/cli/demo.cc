@@ -20,6 +20,7 @@
 #include <thread>
 #include <utility>
 
+#include "cli/flags.h"
 #include "cli/signals.h"
 #include "connectors/connector.h"
 #include "connectors/options.h"
@@ -486,16 +487,6 @@ class Demo {
   RssSampler rss_;
 };
 
-Result<int64_t> PositiveInt(const std::string& text, std::string_view flag) {
-  int64_t v = 0;
-  const auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec != std::errc() || p != text.data() + text.size() || v <= 0) {
-    return Status::InvalidArgument("--" + std::string(flag) + " expects a positive integer, got '" +
-                                   text + "'");
-  }
-  return v;
-}
-
 Result<DemoOptions> ParseDemoFlags(const ParsedArgs& args) {
   DemoOptions o;
   if (!args.positionals.empty()) {
@@ -505,31 +496,13 @@ Result<DemoOptions> ParseDemoFlags(const ParsedArgs& args) {
   if (args.Has("rows")) {
     SLUICE_ASSIGN_OR_RETURN(o.rows, PositiveInt(args.Get("rows"), "rows"));
   }
-  if (args.Has("workers")) {
-    SLUICE_ASSIGN_OR_RETURN(int64_t w, PositiveInt(args.Get("workers"), "workers"));
-    if (w > 1024) return Status::InvalidArgument("--workers: at most 1024");
-    o.workers = static_cast<int>(w);
-  }
+  SLUICE_RETURN_NOT_OK(ParseWorkersFlag(args, &o.workers));
   o.dir = args.Get("dir");
   if (args.Has("dir") && o.dir.empty()) return Status::InvalidArgument("--dir: empty path");
   o.cleanup = args.Has("cleanup");
-  if (args.Has("part-size")) {
-    SLUICE_ASSIGN_OR_RETURN(o.part_bytes, ParseSize(args.Get("part-size")));
-    if (o.part_bytes < 1024) return Status::InvalidArgument("--part-size: at least 1KiB");
-  }
-  if (args.Has("compression")) {
-    auto c = part::ParseCompression(args.Get("compression"));
-    if (!c.ok()) {
-      return Status::InvalidArgument("--compression: expected none, lz4 or zstd, got '" +
-                                     args.Get("compression") + "'");
-    }
-    o.compression = *c;
-  }
-  const std::string progress = args.Get("progress", "auto");
-  if (progress == "auto") o.progress = pipeline::ProgressMode::kAuto;
-  else if (progress == "always") o.progress = pipeline::ProgressMode::kAlways;
-  else if (progress == "never") o.progress = pipeline::ProgressMode::kNever;
-  else return Status::InvalidArgument("--progress: expected auto, always or never, got '" + progress + "'");
+  SLUICE_RETURN_NOT_OK(ParsePartSizeFlag(args, &o.part_bytes));
+  SLUICE_RETURN_NOT_OK(ParseCompressionFlag(args, &o.compression));
+  SLUICE_ASSIGN_OR_RETURN(o.progress, ParseProgressFlag(args));
   o.stats_json = args.Get("stats-json");
   o.quiet = args.Has("quiet");
   return o;
