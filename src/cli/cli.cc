@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <filesystem>
@@ -15,6 +16,8 @@
 #include "cli/inspect.h"
 #include "cli/signals.h"
 #include "connectors/connector.h"
+#include "connectors/sqlite/sqlite.h"
+#include "connectors/state.h"
 #include "core/io.h"
 #include "core/log.h"
 #include "formats/part/part.h"
@@ -56,6 +59,33 @@ const std::vector<FlagSpec>& RunFlags() {
       {"batch-rows", 0, "N", "rows per batch read from the source (default 16384)"},
       {"src-opt", 0, "KEY=VALUE", "source option (same as ?KEY=VALUE in the URI)", true},
       {"dst-opt", 0, "KEY=VALUE", "destination option (same as ?KEY=VALUE in the URI)", true},
+  };
+  return flags;
+}
+
+// The run log (copy, import) and incremental runs (copy).
+const std::vector<FlagSpec>& StateFlags() {
+  static const std::vector<FlagSpec> flags = {
+      {"name", 0, "NAME", "pipeline name recorded in the run log (default: the command)"},
+      {"stream", 0, "NAME",
+       "the stream's name in the run log and state tables (default: the destination URI)"},
+      {"run-log", 0, "TABLE",
+       "run log table in the destination database (default sluice_run_log; 'none' = off)"},
+      {"state", 0, "FILE",
+       "local SQLite state file, for destinations that are not databases"},
+  };
+  return flags;
+}
+
+const std::vector<FlagSpec>& IncrementalFlags() {
+  static const std::vector<FlagSpec> flags = {
+      {"incremental-key", 0, "COL",
+       "copy only rows whose COL (integer, date or timestamp) is new since the last run"},
+      {"lookback", 0, "DUR",
+       "also re-read rows up to DUR below the watermark (5m, 1h30m, 2d; a number for integer keys)"
+       " so late-committing transactions are not missed; re-read unchanged rows are skipped"},
+      {"key", 0, "COLS", "row identity a,b for de-duplication and upserts (default: primary key)"},
+      {"state-table", 0, "TABLE", "watermark table in the destination (default sluice_state)"},
   };
   return flags;
 }
@@ -194,6 +224,123 @@ int ExecuteRun(const RunSetup& setup, const std::string& label,
   return Fail(st);
 }
 
+std::vector<std::string> SplitCommaList(const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t comma = text.find(',', start);
+    if (comma == std::string::npos) comma = text.size();
+    if (comma > start) out.push_back(text.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return out;
+}
+
+// Whether the endpoint's URI query or the --src-opt/--dst-opt flags set `name`.
+bool OptionGiven(const std::string& uri, const std::vector<std::pair<std::string, std::string>>& extra,
+                 std::string_view name) {
+  for (const auto& [k, v] : extra) {
+    if (k == name) return true;
+  }
+  auto u = Uri::Parse(uri);
+  if (!u.ok()) return false;
+  for (const auto& [k, v] : u->query) {
+    if (k == name) return true;
+  }
+  return false;
+}
+
+// Whether the destination declares option `name` (and, when `choice` is
+// given, accepts that value for it).
+bool SinkHasOption(const std::string& uri, std::string_view name, std::string_view choice = {}) {
+  auto u = Uri::Parse(uri);
+  if (!u.ok()) return false;
+  const ConnectorInfo* info = Registry::Global().Find(u->scheme);
+  if (info == nullptr) return false;
+  for (const auto& spec : info->sink_options) {
+    if (spec.name != name) continue;
+    if (choice.empty()) return true;
+    return std::find(spec.choices.begin(), spec.choices.end(), choice) != spec.choices.end();
+  }
+  return false;
+}
+
+// Fills `state` from the state flags; `dst_opts` gains mode=upsert (and
+// key=) for incremental copies into destinations that have modes.
+Status ParseStateFlags(const ParsedArgs& args, const std::string& command, const std::string& src,
+                       const std::string& dst,
+                       std::vector<std::pair<std::string, std::string>>* dst_opts,
+                       pipeline::StateOptions* state) {
+  state->run.pipeline = args.Has("name") ? args.Get("name") : command;
+  state->run.stream = args.Has("stream") ? args.Get("stream") : Redact(dst);
+  state->run.source = Redact(src);
+  state->run.destination = Redact(dst);
+  if (args.Has("run-log")) {
+    const std::string t = args.Get("run-log");
+    if (t.empty()) return Status::InvalidArgument("--run-log: give a table name or 'none'");
+    if (t == "none") {
+      state->run_log = false;
+    } else {
+      state->tables.run_log = t;
+    }
+  }
+  if (args.Has("state-table")) {
+    state->tables.state = args.Get("state-table");
+    if (state->tables.state.empty()) return Status::InvalidArgument("--state-table: empty name");
+  }
+  if (state->tables.state == state->tables.run_log) {
+    return Status::InvalidArgument("--state-table and --run-log name the same table");
+  }
+  if (args.Has("state")) {
+    const std::string file = args.Get("state");
+    if (file.empty()) return Status::InvalidArgument("--state: empty file name");
+    StateTables tables = state->tables;
+    state->fallback_store = [file, tables]() { return OpenSqliteStateFile(file, tables); };
+  }
+  if (args.Has("incremental-key")) {
+    pipeline::IncrementalOptions inc;
+    inc.stream = state->run.stream;
+    inc.key_column = args.Get("incremental-key");
+    if (inc.key_column.empty()) return Status::InvalidArgument("--incremental-key: empty column name");
+    inc.lookback = args.Get("lookback");
+    inc.dedup_key = SplitCommaList(args.Get("key"));
+    if (SinkHasOption(dst, "mode", "upsert")) {
+      // Re-read rows (the look-back window, or a window re-run after a kill)
+      // must replace their earlier copy, not be added next to it.
+      if (!OptionGiven(dst, *dst_opts, "mode")) {
+        dst_opts->emplace_back("mode", "upsert");
+      } else {
+        for (const auto& [k, v] : *dst_opts) {
+          if (k == "mode" && v != "upsert") {
+            return Status::InvalidArgument("--incremental-key writes with mode=upsert (re-read rows "
+                                           "replace their earlier copy); mode=" + v +
+                                           " would duplicate or drop them");
+          }
+        }
+        auto u = Uri::Parse(dst);
+        for (const auto& [k, v] : u->query) {
+          if (k == "mode" && v != "upsert") {
+            return Status::InvalidArgument("--incremental-key writes with mode=upsert (re-read rows "
+                                           "replace their earlier copy); mode=" + v +
+                                           " would duplicate or drop them");
+          }
+        }
+      }
+      if (!inc.dedup_key.empty() && SinkHasOption(dst, "key") && !OptionGiven(dst, *dst_opts, "key")) {
+        dst_opts->emplace_back("key", args.Get("key"));
+      }
+    }
+    state->incremental = std::move(inc);
+  } else {
+    for (const char* flag : {"lookback", "key", "state-table"}) {
+      if (args.Has(flag)) {
+        return Status::InvalidArgument(std::string("--") + flag + " needs --incremental-key");
+      }
+    }
+  }
+  return Status::OK();
+}
+
 int CmdCopy(const ParsedArgs& args) {
   if (args.positionals.size() != 2) {
     return Fail(Status::InvalidArgument("copy expects SRC and DST (see sluice copy --help)"));
@@ -203,6 +350,10 @@ int CmdCopy(const ParsedArgs& args) {
   const auto& reg = Registry::Global();
   const std::string& src = args.positionals[0];
   const std::string& dst = args.positionals[1];
+  pipeline::StateOptions state;
+  Status state_st = ParseStateFlags(args, "copy", src, dst, &setup->dst_opts, &state);
+  if (!state_st.ok()) return Fail(state_st);
+  setup->options.state = &state;
   auto source = reg.MakeSource(src, setup->src_opts);
   if (!source.ok()) return Fail(source.status());
   auto sink = reg.MakeSink(dst, setup->dst_opts);
@@ -248,6 +399,10 @@ int CmdImport(const ParsedArgs& args) {
   const auto& reg = Registry::Global();
   const std::string& from = args.positionals[0];
   const std::string dst = args.Get("into");
+  pipeline::StateOptions state;
+  Status state_st = ParseStateFlags(args, "import", from, dst, &setup->dst_opts, &state);
+  if (!state_st.ok()) return Fail(state_st);
+  setup->options.state = &state;
   auto subscriber = reg.MakeSubscriber(from, setup->src_opts);
   if (!subscriber.ok()) return Fail(subscriber.status());
   auto sink = reg.MakeSink(dst, setup->dst_opts);
@@ -260,6 +415,84 @@ int CmdImport(const ParsedArgs& args) {
     return pipeline::RunImport(subscriber->get(), sink->get(), o, s);
   }, &stats);
   return code;
+}
+
+int CmdRuns(const ParsedArgs& args) {
+  if (args.positionals.size() > 1 || (args.positionals.empty() && !args.Has("state"))) {
+    return Fail(Status::InvalidArgument("runs expects a destination URI or --state FILE "
+                                        "(see sluice runs --help)"));
+  }
+  StateTables tables;
+  if (args.Has("run-log")) tables.run_log = args.Get("run-log");
+  int64_t limit = 20;
+  if (args.Has("limit")) {
+    auto n = PositiveInt(args.Get("limit"), "limit");
+    if (!n.ok()) return Fail(n.status());
+    limit = std::min<int64_t>(*n, 1000000);
+  }
+  std::unique_ptr<StateStore> store;
+  if (!args.positionals.empty()) {
+    auto dst_opts = KeyValues(args.All("dst-opt"), "dst-opt");
+    if (!dst_opts.ok()) return Fail(dst_opts.status());
+    auto sink = Registry::Global().MakeSink(args.positionals[0], *dst_opts);
+    if (!sink.ok()) return Fail(sink.status());
+    auto opened = (*sink)->OpenStateStore(tables);
+    if (!opened.ok()) return Fail(opened.status());
+    store = std::move(*opened);
+    if (!store) {
+      if (!args.Has("state")) {
+        return Fail(Status::InvalidArgument(
+            "runs: " + Redact(args.positionals[0]) +
+            " is not a database, so it keeps no run log: give the --state FILE its runs used"));
+      }
+    }
+  }
+  if (!store) {
+    auto opened = OpenSqliteStateFile(args.Get("state"), tables);
+    if (!opened.ok()) return Fail(opened.status());
+    store = std::move(*opened);
+  }
+  auto runs = store->ListRuns(args.Get("stream"), static_cast<int>(limit));
+  (void)store->Close();
+  if (!runs.ok()) return Fail(runs.status());
+  if (args.Has("json")) {
+    for (const RunRecord& r : *runs) {
+      std::string line = "{";
+      const auto& cols = RunLogColumns();
+      auto values = RunLogValues(r);
+      for (size_t i = 0; i < cols.size(); ++i) {
+        if (i) line += ", ";
+        pipeline::AppendJsonString(cols[i].name, &line);
+        line += ": ";
+        if (!values[i]) {
+          line += "null";
+        } else if (cols[i].kind == RunLogColumn::kInteger) {
+          line += *values[i];
+        } else {
+          pipeline::AppendJsonString(*values[i], &line);
+        }
+      }
+      line += "}\n";
+      std::fwrite(line.data(), 1, line.size(), stdout);
+    }
+    return 0;
+  }
+  std::string out;
+  auto cell = [](std::string v, size_t width) {
+    if (v.size() > width) v = v.substr(0, width - 1) + "~";
+    v.resize(width, ' ');
+    return v + "  ";
+  };
+  out += cell("STARTED (UTC)", 19) + cell("STATUS", 9) + cell("PIPELINE", 10) + cell("ROWS READ", 10) +
+         cell("WRITTEN", 10) + cell("PARTS", 6) + cell("WATERMARK", 26) + "RUN ID / ERROR\n";
+  for (const RunRecord& r : *runs) {
+    out += cell(r.started_at.substr(0, 19), 19) + cell(r.status, 9) + cell(r.pipeline, 10) +
+           cell(std::to_string(r.rows_read), 10) + cell(std::to_string(r.rows_written), 10) +
+           cell(std::to_string(r.parts), 6) + cell(r.watermark_after, 26) +
+           (r.error.empty() ? r.run_id : r.error.substr(0, 200)) + "\n";
+  }
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  return 0;
 }
 
 int CmdInspect(const ParsedArgs& args) {
@@ -296,7 +529,8 @@ const std::vector<Command>& Commands() {
                  "Reads SRC in parallel splits, cuts it into chunks of about --part-size and\n"
                  "applies each chunk atomically with a deterministic id, so re-running a\n"
                  "killed copy with the same --part-size finishes it without duplicates.\n",
-                 Concat(RunFlags(), LogFlags()), true, true, false, false, CmdCopy});
+                 Concat(Concat(Concat(RunFlags(), StateFlags()), IncrementalFlags()), LogFlags()),
+                 true, true, false, false, CmdCopy});
     c.push_back({"export", "sluice export SRC --to DEST [flags]",
                  "stream a table into parts (a parts directory or a broker)",
                  "Reader, encoder and writer run on their own threads; the first part is\n"
@@ -310,9 +544,24 @@ const std::vector<Command>& Commands() {
                  "Workers take parts in any order and apply each atomically together with\n"
                  "its idempotency key; parts already applied are counted as duplicates.\n"
                  "A part is acknowledged to its transport only after the commit.\n",
-                 Concat(Concat({{"into", 0, "DST", "the destination (e.g. sqlite:///db?table=t)"}}, RunFlags()),
+                 Concat(Concat(Concat({{"into", 0, "DST", "the destination (e.g. sqlite:///db?table=t)"}},
+                                      RunFlags()),
+                               StateFlags()),
                         LogFlags()),
                  false, true, false, true, CmdImport});
+    c.push_back({"runs", "sluice runs DST | --state FILE [--stream S] [--limit N] [--json]",
+                 "list recent runs from a destination's run log",
+                 "Reads the run log (sluice_run_log, or --run-log TABLE) that copy and import\n"
+                 "append to in the destination database, or in the --state FILE of runs whose\n"
+                 "destination is not a database. Newest first; --json prints JSON Lines.\n",
+                 Concat({{"stream", 0, "NAME", "only runs of this stream"},
+                         {"limit", 'n', "N", "at most N runs (default 20)"},
+                         {"run-log", 0, "TABLE", "run log table (default sluice_run_log)"},
+                         {"state", 0, "FILE", "local state file"},
+                         {"json", 0, "", "one JSON object per run"},
+                         {"dst-opt", 0, "KEY=VALUE", "destination option", true}},
+                        LogFlags()),
+                 false, false, false, false, CmdRuns});
     c.push_back({"inspect", "sluice inspect FILE|DIR|URI [--rows N]",
                  "show a part's header, schema and rows, a parts directory, or any source",
                  "A .part file: its header, schema and row count. A directory: its part\n"

@@ -66,6 +66,75 @@ class Source {
   // same data yields the same part idempotency keys ("sqlite:/db?table=t#v42").
   virtual std::string Fingerprint() const = 0;
   virtual std::optional<int64_t> EstimatedRows() const { return std::nullopt; }
+  // Incremental reads: asks the source to return only rows whose column
+  // `column` is >= `lower_bound` (canonical text of that column's type, see
+  // core/text.h); rows where it is NULL may be dropped too. Called after Open,
+  // before Plan. Returns true when the source will filter (pushed into its
+  // query), false when it cannot; the runtime filters every row itself either
+  // way, so this is only a saving, never what correctness rests on.
+  virtual Result<bool> SetLowerBound(const std::string& column, const std::string& lower_bound) {
+    (void)column;
+    (void)lower_bound;
+    return false;
+  }
+  virtual Status Close() { return Status::OK(); }
+};
+
+// ---------------------------------------------------------------------------
+// State kept next to the data: incremental watermarks and the run log.
+
+// Where one incremental stream stands (pipeline/incremental.h fills it).
+// Connectors store and return it verbatim.
+struct StreamState {
+  std::string stream;      // the stream's name (--stream)
+  std::string key_column;  // the incremental key column
+  std::string key_type;    // its type (DataType::ToString) when the state was written
+  std::string watermark;   // canonical text of the highest key value applied
+  std::string digests;     // binary: the rows applied in the look-back window (dedup)
+};
+
+// One row of the run log (sluice_run_log).
+struct RunRecord {
+  std::string run_id;       // 32 hex digits, unique per run
+  std::string pipeline;     // --name (default: the command)
+  std::string stream;       // the stream / target name
+  std::string command;      // copy, import
+  std::string source;       // URIs without passwords
+  std::string destination;
+  std::string started_at;   // ISO 8601 UTC, microseconds
+  std::string finished_at;  // empty while running
+  int64_t rows_read = 0;
+  int64_t rows_written = 0;
+  int64_t parts = 0;
+  int64_t bytes = 0;
+  std::string status;  // running, succeeded, failed, cancelled
+  std::string error;
+  std::string watermark_before;
+  std::string watermark_after;
+};
+
+// Names of the state tables a StateStore keeps in its database.
+struct StateTables {
+  std::string state = "sluice_state";
+  std::string run_log = "sluice_run_log";
+};
+
+// Watermarks and the run log in a database: the sink's own target database
+// (Sink::OpenStateStore) or a local SQLite state file. Creates its tables on
+// first use. Not thread-safe: one thread (the run's supervisor) uses it.
+class StateStore {
+ public:
+  virtual ~StateStore() = default;
+  virtual Result<std::optional<StreamState>> LoadState(const std::string& stream) = 0;
+  // Stores `state` in a transaction of its own. Database sinks do not need
+  // it for copy: their writers commit the state with the run's last part
+  // (PartInfo::state); the local state file uses it after Sink::Commit.
+  virtual Status SaveState(const StreamState& state) = 0;
+  // Appends the run's row (status "running") / updates it when the run ends.
+  virtual Status StartRun(const RunRecord& run) = 0;
+  virtual Status FinishRun(const RunRecord& run) = 0;
+  // The newest `limit` runs, newest first; of one stream when it is not empty.
+  virtual Result<std::vector<RunRecord>> ListRuns(const std::string& stream, int limit) = 0;
   virtual Status Close() { return Status::OK(); }
 };
 
@@ -76,6 +145,11 @@ struct PartInfo {
   std::string stream_id;
   int64_t part_number = 0;
   int64_t rows = 0;
+  // When set (incremental runs: the run's last part), the writer stores this
+  // state in the sink's state table in the same transaction as the part,
+  // and also when the part itself is already in the ledger. Only passed to
+  // sinks whose OpenStateStore returned a store.
+  const StreamState* state = nullptr;
 };
 
 enum class ApplyOutcome { kApplied, kAlreadyApplied };
@@ -105,6 +179,15 @@ class Sink {
   // Makes the run's result visible (swap staged table, rename file). Idempotent.
   virtual Status Commit() = 0;
   virtual Status Close() { return Status::OK(); }
+  // A store for watermarks and the run log in the target database, on its
+  // own connection, or nullptr when the sink is not a database (the caller
+  // then uses a local state file). Called before NewWriter (after Open in a
+  // run; without Open to only read the run log: `sluice runs`); the sink's
+  // writers then honour PartInfo::state using `tables.state`.
+  virtual Result<std::unique_ptr<StateStore>> OpenStateStore(const StateTables& tables) {
+    (void)tables;
+    return std::unique_ptr<StateStore>();
+  }
 };
 
 // ---------------------------------------------------------------------------

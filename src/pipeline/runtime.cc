@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "connectors/state.h"
 #include "core/io.h"
 #include "core/log.h"
 #include "formats/tdtp/tdtp.h"
@@ -696,11 +697,88 @@ struct Pending {
   part::DecodedPart decoded;
 };
 
+// The run log row and the state store of one run (RunOptions::state).
+class StateSession {
+ public:
+  StateSession(const StateOptions* options, const char* command) : options_(options) {
+    if (options_ != nullptr) {
+      run_ = options_->run;
+      run_.command = command;
+    }
+  }
+
+  // After Sink::Open: opens the sink's own store (or the fallback) and
+  // appends the run's "running" row to the run log.
+  Status Begin(Sink* sink) {
+    if (options_ == nullptr) return Status::OK();
+    const bool needed = options_->run_log || options_->incremental.has_value();
+    if (!needed) return Status::OK();
+    SLUICE_ASSIGN_OR_RETURN(store_, sink->OpenStateStore(options_->tables));
+    in_sink_ = store_ != nullptr;
+    if (!store_ && options_->fallback_store) {
+      SLUICE_ASSIGN_OR_RETURN(store_, options_->fallback_store());
+    }
+    if (!store_) {
+      if (options_->incremental) {
+        return Status::InvalidArgument(
+            "an incremental run needs somewhere to keep its watermark: the destination is not a "
+            "database, so give a local state file (--state FILE)");
+      }
+      return Status::OK();
+    }
+    if (options_->run_log) {
+      run_.run_id = NewRunId();
+      run_.started_at = NowUtcText();
+      run_.status = "running";
+      SLUICE_RETURN_NOT_OK_CTX(store_->StartRun(run_), "writing the run log");
+      started_ = true;
+    }
+    return Status::OK();
+  }
+
+  StateStore* store() const { return store_.get(); }
+  // True when the store is the sink's database: state then commits with the
+  // run's last part.
+  bool in_sink() const { return in_sink_; }
+  const std::string& run_id() const { return run_.run_id; }
+
+  // Updates the run's row with the outcome (failures are logged: the data
+  // is committed or rolled back already) and closes the store.
+  void Finish(const Status& st, const RunStats& stats) {
+    if (started_) {
+      run_.finished_at = NowUtcText();
+      run_.rows_read = stats.rows_read >= 0 ? stats.rows_read : stats.rows + stats.duplicate_rows;
+      run_.rows_written = stats.rows;
+      run_.parts = stats.parts;
+      run_.bytes = stats.bytes;
+      run_.status = st.ok() ? "succeeded" : st.code() == StatusCode::kCancelled ? "cancelled" : "failed";
+      run_.error = st.ok() ? "" : st.ToString();
+      run_.watermark_before = stats.watermark_before;
+      run_.watermark_after = stats.watermark_after;
+      Status logged = store_->FinishRun(run_);
+      if (!logged.ok()) SLUICE_LOG(kWarn) << "could not update the run log: " << logged.ToString();
+    }
+    if (store_) {
+      Status closed = store_->Close();
+      if (!closed.ok()) SLUICE_LOG(kWarn) << "closing the state store: " << closed.ToString();
+      store_.reset();
+    }
+  }
+
+ private:
+  const StateOptions* options_;
+  RunRecord run_;
+  std::unique_ptr<StateStore> store_;
+  bool in_sink_ = false;
+  bool started_ = false;
+};
+
 class Importer {
  public:
   Importer(PartSubscriber* subscriber, Sink* sink, const RunOptions& options, RunControl* control,
-           Counters* counters, SkipLog* skips)
-      : subscriber_(subscriber),
+           Counters* counters, SkipLog* skips, StateSession* session)
+      : session_(session),
+        subscriber_(subscriber),
         sink_(sink),
         options_(options),
         control_(control),
@@ -732,6 +810,11 @@ class Importer {
       return std::move(sink_opened).WithContext("opening destination");
     }
     opened->sink = true;
+    Status began = session_->Begin(sink_);
+    if (!began.ok()) {
+      (void)subscriber_->Reject(first->received, /*requeue=*/true);
+      return began;
+    }
     first_ = std::move(first);
 
     const int workers = std::max(1, std::min(WorkerCount(options_), sink_->MaxWriters()));
@@ -891,6 +974,7 @@ class Importer {
     if (!st.ok()) SLUICE_LOG(kWarn) << "acknowledging " << rp.name << ": " << st;
   }
 
+  StateSession* session_;
   PartSubscriber* subscriber_;
   Sink* sink_;
   const RunOptions& options_;
@@ -914,7 +998,8 @@ struct CopyChunk {
 };
 
 Status CopyStages(Source* source, Sink* sink, const RunOptions& options, RunControl* control,
-                  Counters* counters, SkipLog* skips, int* workers_used, Opened* opened) {
+                  Counters* counters, SkipLog* skips, int* workers_used, Opened* opened,
+                  StateSession* session, RunStats* stats) {
   SourceOptions source_options;
   source_options.batch_rows = options.batch_rows;
   SLUICE_RETURN_NOT_OK_CTX(source->Open(source_options), "opening source");
@@ -923,7 +1008,40 @@ Status CopyStages(Source* source, Sink* sink, const RunOptions& options, RunCont
   if (schema == nullptr) return Status::Internal("source has no schema after Open");
   SLUICE_RETURN_NOT_OK_CTX(sink->Open(schema), "opening destination");
   opened->sink = true;
-  const std::string fingerprint = source->Fingerprint();
+  SLUICE_RETURN_NOT_OK(session->Begin(sink));
+  std::string fingerprint = source->Fingerprint();
+
+  // Incremental: the window to read, and the rows to drop on the way.
+  std::unique_ptr<IncrementalTracker> tracker;
+  if (options.state != nullptr && options.state->incremental) {
+    const IncrementalOptions& inc = *options.state->incremental;
+    SLUICE_ASSIGN_OR_RETURN(std::optional<StreamState> previous,
+                            session->store()->LoadState(inc.stream));
+    SLUICE_ASSIGN_OR_RETURN(tracker, IncrementalTracker::Make(schema, inc, std::move(previous)));
+    stats->incremental = true;
+    stats->watermark_before = tracker->watermark_before();
+    if (const auto& lower = tracker->lower_bound()) {
+      SLUICE_ASSIGN_OR_RETURN(bool pushed, source->SetLowerBound(inc.key_column, *lower));
+      SLUICE_LOG(kInfo) << "incremental stream '" << inc.stream << "': reading " << inc.key_column
+                        << " >= " << *lower << " (watermark " << tracker->watermark_before()
+                        << (inc.lookback.empty() ? "" : " - lookback " + inc.lookback) << ")"
+                        << (pushed ? "" : "; the source cannot filter, rows are filtered here");
+      // Chunk ids of different windows must differ.
+      fingerprint += "#since=" + *lower;
+    } else {
+      SLUICE_LOG(kInfo) << "incremental stream '" << inc.stream << "': first run, reading everything";
+      fingerprint += "#since=start";
+    }
+  }
+  // With the state in the sink's database, the run's last chunk is held
+  // back and applied after every other one, together with the new state, in
+  // one transaction: the watermark never gets ahead of the data, and a run
+  // killed before that transaction re-reads the same window (upserts and the
+  // ledger absorb what it applied).
+  const bool hold_last = tracker != nullptr && session->in_sink();
+  std::mutex held_mu;
+  std::optional<CopyChunk> held;
+
   SLUICE_ASSIGN_OR_RETURN(std::vector<Split> splits,
                           source->Plan(std::max(1, options.copy_splits)));
   if (splits.empty()) return Status::Internal("source planned no splits");
@@ -985,6 +1103,18 @@ Status CopyStages(Source* source, Sink* sink, const RunOptions& options, RunCont
       }
       if (!next->has_value()) break;
       std::string end = (*reader)->position();
+      if (tracker) {
+        auto kept = tracker->Filter(**next);
+        if (!kept.ok()) {
+          control->Fail(kept.status().WithContext(where));
+          return false;
+        }
+        if (kept->num_rows() == 0) {
+          position = std::move(end);
+          continue;
+        }
+        **next = std::move(*kept);
+      }
       chunker.Add(std::move(**next), position, end, &ready);
       if (!forward()) return false;
       position = std::move(end);
@@ -1012,6 +1142,15 @@ Status CopyStages(Source* source, Sink* sink, const RunOptions& options, RunCont
       }
       while (auto item = chunks.Pop()) {
         if (control->stopped()) return;
+        if (hold_last) {
+          // Keep the newest chunk back; apply the one kept before it.
+          std::lock_guard<std::mutex> lock(held_mu);
+          if (!held) {
+            held = std::move(*item);
+            continue;
+          }
+          std::swap(*held, *item);
+        }
         const PartInfo& info = item->info;
         const std::string name = PartNumberName(info.stream_id, info.part_number);
         auto outcome = WithRetries(options, *control, counters, "applying " + name, [&] {
@@ -1060,7 +1199,43 @@ Status CopyStages(Source* source, Sink* sink, const RunOptions& options, RunCont
   }
   threads.Supervise(options, *counters, source->EstimatedRows());
   SLUICE_RETURN_NOT_OK(control->status());
+  std::optional<StreamState> final_state;
+  if (tracker && tracker->advanced()) final_state = tracker->Final();
+  if (held) {
+    // The last chunk, with the new state in the same transaction.
+    PartInfo info = held->info;
+    if (final_state) info.state = &*final_state;
+    const std::string name = PartNumberName(info.stream_id, info.part_number);
+    SLUICE_ASSIGN_OR_RETURN(auto writer, sink->NewWriter());
+    auto outcome = WithRetries(options, *control, counters, "applying " + name, [&] {
+      return writer->ApplyPart(info, held->chunk.batches);
+    });
+    if (!outcome.ok()) {
+      return outcome.status().WithContext("applying the last chunk " + name +
+                                          " with the incremental state");
+    }
+    if (*outcome == ApplyOutcome::kAlreadyApplied) {
+      counters->duplicates.fetch_add(1);
+      counters->duplicate_rows.fetch_add(info.rows);
+    } else {
+      counters->PartDone(info.rows, held->chunk.bytes);
+    }
+  } else if (final_state && session->in_sink()) {
+    return Status::Internal("incremental run applied rows but held no last chunk");
+  }
   SLUICE_RETURN_NOT_OK_CTX(sink->Commit(), "committing destination");
+  if (final_state && !session->in_sink()) {
+    // A destination that is not a database: the local state file follows
+    // the committed data (a crash in between re-reads the window: at least
+    // once for such destinations).
+    SLUICE_RETURN_NOT_OK_CTX(session->store()->SaveState(*final_state),
+                             "storing the incremental state");
+  }
+  if (tracker) {
+    stats->watermark_after = tracker->watermark_after();
+    stats->rows_read = tracker->rows_seen();
+    stats->rows_unchanged = tracker->rows_duplicate();
+  }
   return Status::OK();
 }
 
@@ -1100,12 +1275,15 @@ Status RunImport(PartSubscriber* subscriber, Sink* sink, const RunOptions& optio
   SkipLog skips;
   stats->command = "import";
   stats->output_type = subscriber->kind();
-  Importer importer(subscriber, sink, options, &control, &counters, &skips);
+  StateSession session(options.state, "import");
+  Importer importer(subscriber, sink, options, &control, &counters, &skips, &session);
   Opened opened;
   Status st = importer.Run(&stats->workers, &stats->incomplete_streams, &opened);
   CloseQuietly(opened.sink, sink, "destination", &st);
   CloseQuietly(opened.subscriber, subscriber, "part origin", &st);
   FinishStats(counters, control, skips, &st, stats);
+  stats->run_id = session.run_id();
+  session.Finish(st, *stats);
   return st;
 }
 
@@ -1115,11 +1293,14 @@ Status RunCopy(Source* source, Sink* sink, const RunOptions& options, RunStats* 
   SkipLog skips;
   stats->command = "copy";
   Opened opened;
+  StateSession session(options.state, "copy");
   Status st = CopyStages(source, sink, options, &control, &counters, &skips, &stats->workers,
-                         &opened);
+                         &opened, &session, stats);
   CloseQuietly(opened.sink, sink, "destination", &st);
   CloseQuietly(opened.source, source, "source", &st);
   FinishStats(counters, control, skips, &st, stats);
+  stats->run_id = session.run_id();
+  session.Finish(st, *stats);
   return st;
 }
 

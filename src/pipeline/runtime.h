@@ -36,14 +36,32 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <optional>
 #include <string>
 
 #include "connectors/connector.h"
 #include "formats/part/part.h"
+#include "pipeline/incremental.h"
 #include "pipeline/progress.h"
 #include "pipeline/stats.h"
 
 namespace sluice::pipeline {
+
+// The run log and incremental state of a run (copy, import).
+struct StateOptions {
+  StateTables tables;
+  // Append this run to the run log (tables.run_log).
+  bool run_log = true;
+  // Copy only: read what is new since the last run (see incremental.h).
+  std::optional<IncrementalOptions> incremental;
+  // Opens the store used when the sink keeps none of its own (it is not a
+  // database): a local state file. Empty: no store, so no run log, and an
+  // incremental run is an error.
+  std::function<Result<std::unique_ptr<StateStore>>()> fallback_store;
+  // Pre-filled run log fields: pipeline, stream, source, destination.
+  RunRecord run;
+};
 
 enum class ErrorPolicy {
   kFail,      // the first failing part stops the run (exit code 1)
@@ -85,6 +103,8 @@ struct RunOptions {
   // Called about every progress_interval_ms from the supervising thread.
   std::function<void(const ProgressSnapshot&)> on_progress;
   int64_t progress_interval_ms = 100;
+  // Run log and incremental state (copy, import); null: none.
+  const StateOptions* state = nullptr;
   // Limit on one received part's decoded size.
   int64_t max_part_bytes = part::kDefaultMaxUncompressedBytes;
 };

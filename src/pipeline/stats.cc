@@ -131,6 +131,22 @@ std::string RunStats::ToJson() const {
   num("duplicate_rows", static_cast<double>(duplicate_rows));
   num("retries", static_cast<double>(retries));
   num("incomplete_streams", static_cast<double>(incomplete_streams));
+  key("run_id");
+  if (run_id.empty()) out.append("null");
+  else AppendJsonString(run_id, &out);
+  if (incremental) {
+    key("incremental");
+    out.append("{\"watermark_before\": ");
+    if (watermark_before.empty()) out.append("null");
+    else AppendJsonString(watermark_before, &out);
+    out.append(", \"watermark_after\": ");
+    AppendJsonString(watermark_after, &out);
+    out.append(", \"rows_read\": ");
+    AppendNumber(static_cast<double>(rows_read), &out);
+    out.append(", \"rows_unchanged\": ");
+    AppendNumber(static_cast<double>(rows_unchanged), &out);
+    out.push_back('}');
+  }
   key("cancelled");
   out.append(cancelled ? "true" : "false");
   str("error", error);
@@ -195,6 +211,13 @@ std::string RunStats::ToTable() const {
                            " rows already applied)");
   }
   if (retries > 0) line("Retries", std::to_string(retries));
+  if (incremental) {
+    line("Watermark", (watermark_before.empty() ? std::string("(first run)") : watermark_before) +
+                          " -> " + (watermark_after.empty() ? std::string("-") : watermark_after));
+    line("Rows Read", std::to_string(rows_read) + " (" + std::to_string(rows_unchanged) +
+                          " unchanged, skipped)");
+  }
+  if (!run_id.empty()) line("Run Id", run_id);
   if (skipped_parts > 0) line("Skipped Parts", std::to_string(skipped_parts));
   if (incomplete_streams > 0) line("Incomplete", std::to_string(incomplete_streams) + " streams");
   line("Errors", std::to_string(errors));

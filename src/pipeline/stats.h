@@ -31,6 +31,13 @@ struct RunStats {
   int64_t retries = 0;         // retried transient failures
   int64_t incomplete_streams = 0;  // import: streams without all their parts
   int64_t peak_rss_bytes = 0;
+  // State (run log / incremental); empty or < 0 when the run kept none.
+  std::string run_id;             // the run's row in the run log
+  bool incremental = false;
+  std::string watermark_before;   // incremental: empty on the first run
+  std::string watermark_after;
+  int64_t rows_read = -1;         // incremental: rows the source returned
+  int64_t rows_unchanged = -1;    // incremental: re-read rows already applied (dropped)
   bool cancelled = false;
   std::string error;  // the first error, empty on success
 
@@ -41,7 +48,10 @@ struct RunStats {
   // first_part_ms (null when no part), rows_per_s, mb_per_s, peak_rss_bytes,
   // errors, skipped_parts, skipped, rejected_files, duplicates,
   // duplicate_rows, retries, incomplete_streams, workers, cancelled, error,
-  // command, output_type, source, destination.
+  // command, output_type, source, destination, run_id (null without a run
+  // log) and, for incremental runs, an "incremental" object with
+  // watermark_before (null on the first run), watermark_after, rows_read and
+  // rows_unchanged.
   std::string ToJson() const;
   // The human summary ("--- Export Results ---" and aligned "Key: value" lines).
   std::string ToTable() const;

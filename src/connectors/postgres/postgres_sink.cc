@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "connectors/postgres/pg_conn.h"
+#include "connectors/postgres/pg_state.h"
 #include "connectors/postgres/pg_copy_writer.h"
 #include "connectors/postgres/postgres.h"
 
@@ -45,6 +46,7 @@ struct WritePlan {
   std::string ledger_target; // the ledger's `target` value for this run's parts
   std::string stage_create;  // upsert: per-session TEMP staging table
   std::string upsert_sql;    // upsert: staging -> target
+  std::string state_sql;     // set by OpenStateStore: stores PartInfo::state
   std::vector<PgWire> wires;
   std::shared_ptr<const Schema> schema;
 };
@@ -108,6 +110,19 @@ class PostgresSinkWriter final : public SinkWriter {
     }
     SLUICE_RETURN_NOT_OK(conn_->Exec("BEGIN", ctx + ": BEGIN").status());
     Result<ApplyOutcome> r = ApplyInTransaction(part, batches, ctx);
+    if (r.ok() && part.state != nullptr) {
+      // Stored even when the part is already applied: the state belongs to
+      // this run, which may end on a part an interrupted run applied.
+      Status st = plan_->state_sql.empty()
+                      ? Status::Internal(ctx + ": a part carries state but OpenStateStore was not called")
+                      : conn_->ExecParams(plan_->state_sql, PgStateParams(*part.state),
+                                          ctx + ": storing the stream state").status();
+      if (!st.ok()) r = st;
+    }
+    if (r.ok() && *r == ApplyOutcome::kAlreadyApplied && part.state != nullptr) {
+      SLUICE_RETURN_NOT_OK(conn_->Exec("COMMIT", ctx + ": COMMIT").status());
+      return r;
+    }
     if (!r.ok() || *r == ApplyOutcome::kAlreadyApplied) {
       // Best effort: a broken connection is reported by the original error.
       (void)conn_->Exec("ROLLBACK", ctx + ": ROLLBACK");
@@ -290,10 +305,30 @@ class PostgresSink final : public Sink {
     plan->ledger_insert = "INSERT INTO " + qledger_ +
                           " (target, part_id, stream_id, part_number, rows) VALUES ($1, $2, $3, $4, $5) "
                           "ON CONFLICT DO NOTHING RETURNING 1";
+    plan->state_sql = state_sql_;
     schema_ = schema;
     plan_ = std::move(plan);
     committed_ = false;
     return Status::OK();
+  }
+
+  Result<std::unique_ptr<StateStore>> OpenStateStore(const StateTables& tables) override {
+    for (const std::string* t : {&tables.state, &tables.run_log}) {
+      if (*t == cfg_.rel || *t == cfg_.ledger || *t == stage_rel_) {
+        return Status::InvalidArgument(where_ + ": the state table \"" + *t +
+                                       "\" cannot be the target, staging or ledger table");
+      }
+    }
+    const std::string prefix = cfg_.schema_name.empty() ? "" : PgQuoteIdent(cfg_.schema_name) + ".";
+    auto store = OpenPgStateStore(cfg_.endpoint, prefix, tables);
+    if (!store.ok()) return store.status().WithContext(where_);
+    state_sql_ = PgStateUpsertSql(prefix + PgQuoteIdent(tables.state));
+    if (plan_) {
+      auto plan = std::make_shared<WritePlan>(*plan_);
+      plan->state_sql = state_sql_;
+      plan_ = std::move(plan);
+    }
+    return store;
   }
 
   Result<std::unique_ptr<SinkWriter>> NewWriter() override {
@@ -421,6 +456,7 @@ class PostgresSink final : public Sink {
   std::string qtable_, stage_rel_, qstage_, qledger_, where_;
   std::unique_ptr<PgConnection> admin_;
   std::shared_ptr<const WritePlan> plan_;
+  std::string state_sql_;  // set by OpenStateStore
   std::shared_ptr<const Schema> schema_;
   bool has_stage_pk_ = false;
   bool committed_ = false;

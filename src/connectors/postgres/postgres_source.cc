@@ -378,8 +378,9 @@ class PostgresSource final : public Source {
       }
       return x;
     };
+    std::vector<std::string> conds;
+    if (!lower_bound_.empty()) conds.push_back(lower_bound_);
     if (!split.start.empty() || !split.end.empty()) {
-      std::vector<std::string> conds;
       if (split_kind_ == SplitKind::kKey) {
         if (!split.start.empty()) {
           SLUICE_ASSIGN_OR_RETURN(int64_t v, bound(split.start));
@@ -401,8 +402,8 @@ class PostgresSource final : public Source {
       } else {
         return Status::InvalidArgument("postgres: split bounds given but the source was not split");
       }
-      for (size_t i = 0; i < conds.size(); ++i) where += (i ? " AND " : " WHERE ") + conds[i];
     }
+    for (size_t i = 0; i < conds.size(); ++i) where += (i ? " AND " : " WHERE ") + conds[i];
     SLUICE_ASSIGN_OR_RETURN(auto conn, PgConnection::Connect(cfg_.endpoint));
     SLUICE_RETURN_NOT_OK(conn->Exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
                                     "SET TRANSACTION SNAPSHOT " + PgQuoteLiteral(plan_->snapshot),
@@ -422,6 +423,18 @@ class PostgresSource final : public Source {
 
   std::string Fingerprint() const override { return fingerprint_; }
 
+  Result<bool> SetLowerBound(const std::string& column, const std::string& lower_bound) override {
+    if (!plan_) return Status::Internal("postgres source: SetLowerBound() before Open()");
+    if (!plan_->schema->FieldIndex(column)) {
+      return Status::InvalidArgument("postgres source " + plan_->what + ": no column \"" + column +
+                                     "\" to read incrementally");
+    }
+    // An untyped literal takes the column's type, so the comparison uses the
+    // column's own ordering (and its index).
+    lower_bound_ = PgQuoteIdent(column) + " >= " + PgQuoteLiteral(lower_bound);
+    return true;
+  }
+
   std::optional<int64_t> EstimatedRows() const override {
     if (reltuples_ < 0 || cfg_.table.empty()) return std::nullopt;
     return reltuples_;
@@ -435,6 +448,7 @@ class PostgresSource final : public Source {
 
  private:
   enum class SplitKind { kNone, kKey, kCtid };
+  std::string lower_bound_;  // "col >= 'value'" for incremental reads, or empty
 
   Config cfg_;
   std::unique_ptr<PgConnection> coordinator_;

@@ -1,5 +1,7 @@
 #include "connectors/sqlite/sqlite.h"
 
+#include "connectors/sqlite/sqlite_state.h"
+
 namespace sluice {
 
 const OptionSpecs& SqliteSourceOptionSpecs() {
@@ -69,6 +71,11 @@ void RegisterSqlite(Registry* registry) {
       nullptr,
       nullptr,
   });
+}
+
+Result<std::unique_ptr<StateStore>> OpenSqliteStateFile(const std::string& path,
+                                                        const StateTables& tables) {
+  return sqlite::OpenStateStore(path, tables);
 }
 
 }  // namespace sluice

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include "connectors/connector.h"
 
@@ -27,5 +28,10 @@ const OptionSpecs& SqliteSinkOptionSpecs();
 // against the matching table above. No I/O happens before Open().
 Result<std::unique_ptr<Source>> MakeSqliteSource(const Uri& uri, const Options& options);
 Result<std::unique_ptr<Sink>> MakeSqliteSink(const Uri& uri, const Options& options);
+
+// Watermarks and the run log in the SQLite file `path` (created when
+// missing): the local state file of runs whose sink is not a database.
+Result<std::unique_ptr<StateStore>> OpenSqliteStateFile(const std::string& path,
+                                                        const StateTables& tables);
 
 }  // namespace sluice

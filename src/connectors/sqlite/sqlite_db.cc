@@ -153,6 +153,17 @@ Status Statement::BindNull(int index) {
   return rc == SQLITE_OK ? Status::OK() : Error(rc);
 }
 
+Status Statement::BindBlob(int index, std::string_view bytes) {
+  int rc = sqlite3_bind_blob64(stmt_.get(), index, bytes.data(), bytes.size(), SQLITE_TRANSIENT);
+  return rc == SQLITE_OK ? Status::OK() : Error(rc);
+}
+
+std::string_view Statement::ColumnBlob(int i) const {
+  const void* p = sqlite3_column_blob(stmt_.get(), i);
+  if (p == nullptr) return {};
+  return {static_cast<const char*>(p), static_cast<size_t>(sqlite3_column_bytes(stmt_.get(), i))};
+}
+
 std::string_view Statement::ColumnText(int i) const {
   const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_.get(), i));
   if (p == nullptr) return {};

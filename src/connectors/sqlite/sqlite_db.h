@@ -66,9 +66,11 @@ class Statement {
   Status BindText(int index, std::string_view text);  // SQLITE_TRANSIENT
   Status BindInt64(int index, int64_t v);
   Status BindNull(int index);
+  Status BindBlob(int index, std::string_view bytes);  // SQLITE_TRANSIENT
 
   int64_t ColumnInt64(int i) const { return sqlite3_column_int64(stmt_.get(), i); }
   std::string_view ColumnText(int i) const;
+  std::string_view ColumnBlob(int i) const;
   bool ColumnIsNull(int i) const { return sqlite3_column_type(stmt_.get(), i) == SQLITE_NULL; }
 
   void Finalize() { stmt_.reset(); }

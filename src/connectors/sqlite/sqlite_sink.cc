@@ -10,6 +10,7 @@
 
 #include "connectors/sqlite/sqlite.h"
 #include "connectors/sqlite/sqlite_db.h"
+#include "connectors/sqlite/sqlite_state.h"
 #include "connectors/sqlite/sqlite_types.h"
 #include "core/temporal.h"
 #include "core/text.h"
@@ -44,6 +45,7 @@ struct WritePlan {
   std::string ledger;
   std::string insert_sql;
   std::string pragmas;  // run on every connection
+  std::string state_table;  // set by OpenStateStore: where PartInfo::state goes
   int64_t busy_timeout_ms = 30000;
   // SQLite admits one writer at a time; queueing this process's writers on a
   // mutex hands the lock over without busy-handler sleeps. Other processes
@@ -141,6 +143,19 @@ class SqliteWriter final : public SinkWriter {
     auto seen = find_.Step();
     find_.Reset();
     if (!seen.ok()) return seen.status().WithContext(ctx);
+    if (part.state != nullptr) {
+      // Stored even when the part is already applied: the state belongs to
+      // this run, which may end on a part an interrupted run applied.
+      if (plan_->state_table.empty()) {
+        return Status::Internal(ctx + ": a part carries state but OpenStateStore was not called");
+      }
+      SLUICE_RETURN_NOT_OK_CTX(WriteState(&db_, plan_->state_table, *part.state), ctx);
+      if (*seen) {
+        SLUICE_RETURN_NOT_OK_CTX(db_.Exec("COMMIT"), ctx + ": commit");
+        txn.Release();
+        return ApplyOutcome::kAlreadyApplied;
+      }
+    }
     if (*seen) return ApplyOutcome::kAlreadyApplied;  // txn rolls back
 
     int64_t row_in_part = 0;
@@ -461,6 +476,7 @@ class SqliteSink final : public Sink {
       plan->insert_sql += " ON CONFLICT (" + keys + ") DO " +
                           (updates.empty() ? "NOTHING" : "UPDATE SET " + updates);
     }
+    plan->state_table = state_table_;
     plan_ = std::move(plan);
     return Status::OK();
   }
@@ -473,6 +489,20 @@ class SqliteSink final : public Sink {
   }
 
   int MaxWriters() const override { return cfg_.writers; }
+
+  Result<std::unique_ptr<StateStore>> OpenStateStore(const StateTables& tables) override {
+    for (const std::string* t : {&tables.state, &tables.run_log}) {
+      if (EqualsNoCase(*t, cfg_.table) || EqualsNoCase(*t, cfg_.ledger)) {
+        return Status::InvalidArgument(Where() + ": the state table '" + *t +
+                                       "' cannot be the target or the ledger table");
+      }
+    }
+    auto store = sqlite::OpenStateStore(cfg_.path, tables, cfg_.busy_timeout_ms);
+    if (!store.ok()) return store.status().WithContext(Where());
+    state_table_ = tables.state;
+    if (plan_) plan_->state_table = state_table_;
+    return store;
+  }
 
   Status Commit() override {
     if (!plan_) return Status::Internal(Where() + ": Commit() before Open()");
@@ -696,6 +726,7 @@ class SqliteSink final : public Sink {
   SinkConfig cfg_;
   std::shared_ptr<WritePlan> plan_;
   Database admin_;
+  std::string state_table_;  // set by OpenStateStore
   std::string stage_;
 };
 
