@@ -26,10 +26,12 @@ const OptionSpecs& MysqlSourceOptionSpecs();
 // MysqlSourceOptionSpecs().
 Result<std::unique_ptr<Source>> MakeMysqlSource(const Uri& uri, const Options& options);
 
-// Sink: `mysql://.../db?table=t&mode=append|upsert`. LOAD DATA LOCAL INFILE
-// from memory (append, when the server allows it) or batched multi-row
-// INSERT, one InnoDB transaction per part together with its ledger row
-// (exactly-once on re-runs). Thread safety: as documented on Sink.
+// Sink: `mysql://.../db?table=t&mode=append|upsert|replace|truncate-insert`.
+// LOAD DATA LOCAL INFILE from memory (when the server allows it; not for
+// upsert) or batched multi-row INSERT, one InnoDB transaction per part
+// together with its ledger row (exactly-once on re-runs). replace loads a
+// staging table and swaps it in at Commit (one RENAME TABLE); truncate-insert
+// empties the table at Open (not atomic). Thread safety: as documented on Sink.
 const OptionSpecs& MysqlSinkOptionSpecs();
 Result<std::unique_ptr<Sink>> MakeMysqlSink(const Uri& uri, const Options& options);
 

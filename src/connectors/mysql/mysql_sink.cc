@@ -1,6 +1,9 @@
-// MySQL / MariaDB sink: batched multi-row INSERT (escaped literals, binary
-// values as X'..' hex) with the part ledger in the target database; modes
-// append and upsert (ON DUPLICATE KEY UPDATE). See docs/connectors/mysql.md.
+// MySQL / MariaDB sink: LOAD DATA LOCAL INFILE from memory or batched
+// multi-row INSERT (escaped literals, binary values as X'..' hex) with the
+// part ledger in the target database; modes append, upsert (ON DUPLICATE KEY
+// UPDATE), replace (load a staging table, swap it in at Commit) and
+// truncate-insert (empty the target at Open, then append). See
+// docs/connectors/mysql.md.
 //
 // Exactly-once: every part is applied in ONE InnoDB transaction that first
 // inserts its ledger row (target, part_id) with ON DUPLICATE KEY UPDATE that
@@ -11,6 +14,9 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
 
 #include "connectors/mysql/mysql.h"
 #include "connectors/mysql/mysql_conn.h"
@@ -26,8 +32,18 @@ namespace {
 // default max_allowed_packet).
 constexpr size_t kMaxStatementBytes = size_t{4} << 20;
 constexpr size_t kMaxPartIdBytes = 255;
+// MySQL / MariaDB table names are at most 64 characters (longer ones are an
+// error, not truncated).
+constexpr size_t kMaxIdentChars = 64;
+// mode=replace: the table the parts are loaded into, and the name the old
+// table briefly has during the swap. Reserved: a table of that name is
+// dropped by a replace run.
+constexpr std::string_view kStageSuffix = "__sluice_stage";
+constexpr std::string_view kOldSuffix = "__sluice_old";
+// InnoDB refuses TRUNCATE of a table other tables' foreign keys reference.
+constexpr unsigned kErrTruncateIllegalFk = 1701;
 
-enum class Mode { kAppend, kUpsert };
+enum class Mode { kAppend, kUpsert, kReplace, kTruncateInsert };
 enum class Load { kAuto, kInsert, kInfile };
 
 struct SinkConfig {
@@ -78,6 +94,38 @@ std::string MysqlType(const Field& f) {
     case TypeId::kJson: return "JSON";
   }
   return "LONGTEXT";
+}
+
+// CREATE TABLE for `schema`: the types above, NOT NULL for non-nullable and
+// key columns, PRIMARY KEY from the schema's key flags.
+std::string CreateTableSql(const std::string& qname, const Schema& schema, bool if_not_exists) {
+  std::string ddl = std::string("CREATE TABLE ") + (if_not_exists ? "IF NOT EXISTS " : "") + qname + " (";
+  std::vector<std::string> keys;
+  for (int i = 0; i < schema.num_fields(); ++i) {
+    const Field& f = schema.field(i);
+    ddl += (i ? ", " : "") + MysqlQuoteIdent(f.name) + " " + MysqlType(f) +
+           (f.nullable && !f.primary_key ? " NULL" : " NOT NULL");
+    if (f.primary_key) keys.push_back(MysqlQuoteIdent(f.name));
+  }
+  if (!keys.empty()) {
+    ddl += ", PRIMARY KEY (";
+    for (size_t k = 0; k < keys.size(); ++k) ddl += (k ? ", " : "") + keys[k];
+    ddl += ")";
+  }
+  return ddl + ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4";
+}
+
+// Characters (not bytes) of a UTF-8 name: what MySQL's 64 limit counts.
+size_t Utf8Chars(std::string_view s) {
+  size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
+}
+
+// The table part of "db.t" / "t" (MysqlQuoteTable splits at the first dot).
+std::string_view TablePart(std::string_view name) {
+  size_t dot = name.find('.');
+  return dot == std::string_view::npos ? name : name.substr(dot + 1);
 }
 
 std::string EscapeLiteral(MYSQL* conn, std::string_view v) {
@@ -407,52 +455,107 @@ class MysqlSinkWriter final : public SinkWriter {
   InfileSource infile_;
 };
 
+// Open and Commit run on connections of their own in autocommit mode: every
+// statement they send is its own transaction (and MySQL DDL — CREATE, DROP,
+// RENAME, TRUNCATE — commits implicitly anyway).
+//
+// mode=replace. Open discards what a killed earlier run left (the stage's
+// ledger rows, then the stage table, then a `__sluice_old` table of an
+// interrupted swap) and creates an empty stage: `CREATE TABLE stage LIKE
+// target` (same columns, keys, indexes and table options) or, with no target,
+// from the schema. Writers load parts into the stage, each part with its
+// ledger row (target = the stage's name) in one transaction, exactly as in
+// append mode. The target is not touched before Commit.
+//
+// Commit cannot swap the table and rewrite the ledger in one transaction
+// (RENAME commits implicitly), so its statements are ordered such that a
+// crash between any two of them keeps both invariants:
+//   (a) the target's name holds a complete table, the old or the new one
+//       (RENAME TABLE of both pairs is one atomic statement), and
+//   (b) no ledger row under the target's name claims a part that is not in
+//       the table of that name. A missing row is tolerable (a re-run loads
+//       that part again); a false one would make a later run skip data.
+// The steps, and what a crash right after each one leaves:
+//   1. DELETE the target's ledger rows.
+//        old table, no claims for it; the stage and its claims intact.
+//   2. RENAME TABLE t TO t__sluice_old, t__sluice_stage TO t
+//      (just `stage TO t` when there is no target).
+//        new table, no claims under t; the stage's rows still carry the
+//        stage's name, which no table has now: nothing consults them
+//        (only a replace run's writers use that name, after its Open has
+//        deleted them).
+//   3. UPDATE the stage's ledger rows to the target's name.
+//        new table with exactly its parts claimed; t__sluice_old left over
+//        (the next replace run's Open drops it).
+//   4. DROP TABLE t__sluice_old.
+// The obvious order (rename, then DELETE + UPDATE of the ledger in one
+// transaction) breaks (b): a crash after the rename leaves the old table's
+// rows claiming parts the new table does not hold. A re-run of replace after
+// a crash anywhere starts over (Open resets the stage) and ends correct.
+// Commit is idempotent: retried after a failure past step 2 (the stage gone
+// because it was renamed), it resumes at step 3.
+//
+// Two replace runs of the same target at once are not supported: they share
+// the staging table.
 class MysqlSink final : public Sink {
  public:
-  explicit MysqlSink(SinkConfig cfg) : cfg_(std::move(cfg)) {}
+  explicit MysqlSink(SinkConfig cfg) : cfg_(std::move(cfg)) {
+    const std::string_view rel = TablePart(cfg_.table);
+    stage_ = cfg_.table + std::string(kStageSuffix);
+    old_ = cfg_.table + std::string(kOldSuffix);
+    qtable_ = MysqlQuoteTable(cfg_.table);
+    qstage_ = MysqlQuoteTable(stage_);
+    qold_ = MysqlQuoteTable(old_);
+    qledger_ = MysqlQuoteTable(cfg_.ledger);
+    where_ = "mysql sink " + cfg_.display + " table " + cfg_.table;
+    stage_name_chars_ = Utf8Chars(rel) + kStageSuffix.size();
+  }
 
   Status Open(std::shared_ptr<const Schema> schema) override {
     SLUICE_RETURN_NOT_OK(schema->Validate());
+    if (schema->num_fields() == 0) return Status::InvalidArgument(where_ + ": schema has no columns");
+    if (cfg_.mode == Mode::kReplace && stage_name_chars_ > kMaxIdentChars) {
+      return Status::InvalidArgument(where_ + ": the table name is too long for mode=replace (its "
+                                              "staging table name \"" + std::string(TablePart(stage_)) +
+                                     "\" would exceed MySQL's 64 characters)");
+    }
     SLUICE_ASSIGN_OR_RETURN(auto conn, Connect(cfg_.endpoint));
     auto plan = std::make_shared<WritePlan>();
     plan->endpoint = cfg_.endpoint;
-    plan->where = "mysql sink " + cfg_.display + " table " + cfg_.table;
+    plan->where = where_;
     plan->schema = schema;
     plan->target = cfg_.table;
-    const std::string qt = MysqlQuoteTable(cfg_.table);
-    const std::string ql = MysqlQuoteTable(cfg_.ledger);
     SLUICE_RETURN_NOT_OK(conn->Exec(
-        "CREATE TABLE IF NOT EXISTS " + ql +
+        "CREATE TABLE IF NOT EXISTS " + qledger_ +
             " (target VARBINARY(512) NOT NULL, part_id VARBINARY(255) NOT NULL,"
             " stream_id VARBINARY(255) NOT NULL, part_number BIGINT NOT NULL,"
             " `rows` BIGINT NOT NULL, applied_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),"
             " PRIMARY KEY (target, part_id)) ENGINE=InnoDB",
-        plan->where + ": creating the ledger table " + cfg_.ledger));
-    if (cfg_.create) {
-      std::string ddl = "CREATE TABLE IF NOT EXISTS " + qt + " (";
-      std::vector<std::string> keys;
-      for (int i = 0; i < schema->num_fields(); ++i) {
-        const Field& f = schema->field(i);
-        ddl += (i ? ", " : "") + MysqlQuoteIdent(f.name) + " " + MysqlType(f) +
-               (f.nullable && !f.primary_key ? " NULL" : " NOT NULL");
-        if (f.primary_key) keys.push_back(MysqlQuoteIdent(f.name));
+        where_ + ": creating the ledger table " + cfg_.ledger));
+    std::string dest = qtable_;  // the table the writers load
+    if (cfg_.mode == Mode::kReplace) {
+      SLUICE_ASSIGN_OR_RETURN(bool exists, TableExists(conn.get(), qtable_));
+      if (!exists && !cfg_.create) {
+        return Status::NotFound(where_ + ": table \"" + cfg_.table + "\" not found (create=false)");
       }
-      if (!keys.empty()) {
-        ddl += ", PRIMARY KEY (";
-        for (size_t k = 0; k < keys.size(); ++k) ddl += (k ? ", " : "") + keys[k];
-        ddl += ")";
+      // A replace always starts over (see the class comment): ledger rows
+      // first, so none is left naming parts of a dropped stage.
+      SLUICE_RETURN_NOT_OK(DeleteLedgerRows(conn.get(), stage_, "clearing the staging table's ledger rows"));
+      SLUICE_RETURN_NOT_OK(conn->Exec("DROP TABLE IF EXISTS " + qstage_, where_ + ": dropping an old staging table"));
+      SLUICE_RETURN_NOT_OK(conn->Exec("DROP TABLE IF EXISTS " + qold_,
+                                      where_ + ": dropping the old table of an interrupted swap"));
+      SLUICE_RETURN_NOT_OK(conn->Exec(
+          exists ? "CREATE TABLE " + qstage_ + " LIKE " + qtable_ : CreateTableSql(qstage_, *schema, false),
+          where_ + ": creating the staging table " + stage_));
+      dest = qstage_;
+      plan->target = stage_;
+    } else {
+      if (cfg_.create) {
+        SLUICE_RETURN_NOT_OK(conn->Exec(CreateTableSql(qtable_, *schema, true), where_ + ": creating the table"));
       }
-      ddl += ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4";
-      SLUICE_RETURN_NOT_OK(conn->Exec(ddl, plan->where + ": creating the table"));
-    }
-    // The target must exist now (create=false, or a name that is a view).
-    Status exists = conn->Exec("SELECT 1 FROM " + qt + " LIMIT 0", plan->where + ": checking the table");
-    if (!exists.ok()) {
-      if (exists.code() == StatusCode::kNotFound) {
-        return Status::NotFound("mysql sink " + cfg_.display + ": table \"" + cfg_.table +
-                                "\" not found (" + exists.message() + ")");
-      }
-      return exists;
+      // The target must exist now (create=false, or a name that is a view).
+      SLUICE_ASSIGN_OR_RETURN(bool exists, TableExists(conn.get(), qtable_));
+      if (!exists) return Status::NotFound(where_ + ": table \"" + cfg_.table + "\" not found");
     }
     std::string cols, updates;
     for (int i = 0; i < schema->num_fields(); ++i) {
@@ -462,11 +565,10 @@ class MysqlSink final : public Sink {
         updates += (updates.empty() ? "" : ", ") + q + " = VALUES(" + q + ")";
       }
     }
-    plan->insert_prefix = "INSERT INTO " + qt + " (" + cols + ") VALUES ";
+    plan->insert_prefix = "INSERT INTO " + dest + " (" + cols + ") VALUES ";
     if (cfg_.mode == Mode::kUpsert) {
       if (schema->PrimaryKeyIndices().empty()) {
-        return Status::InvalidArgument(plan->where +
-                                       ": mode=upsert needs a primary key in the schema");
+        return Status::InvalidArgument(where_ + ": mode=upsert needs a primary key in the schema");
       }
       if (updates.empty()) {
         std::string k = MysqlQuoteIdent(schema->field(0).name);
@@ -474,16 +576,14 @@ class MysqlSink final : public Sink {
       }
       plan->insert_suffix = " ON DUPLICATE KEY UPDATE " + updates;
     }
-    if (cfg_.mode == Mode::kAppend && cfg_.load != Load::kInsert) {
+    if (cfg_.mode != Mode::kUpsert && cfg_.load != Load::kInsert) {
       bool server_allows = false;
-      if (auto r = conn->QueryStored("SELECT @@local_infile", plan->where + ": checking local_infile");
-          r.ok()) {
+      if (auto r = conn->QueryStored("SELECT @@local_infile", where_ + ": checking local_infile"); r.ok()) {
         MYSQL_ROW row = mysql_fetch_row(r->get());
         server_allows = row && row[0] && std::string_view(row[0]) == "1";
       }
       if (!server_allows && cfg_.load == Load::kInfile) {
-        return Status::Unsupported(plan->where +
-                                   ": load=infile but the server has local_infile disabled");
+        return Status::Unsupported(where_ + ": load=infile but the server has local_infile disabled");
       }
       if (server_allows) {
         std::string targets, sets;
@@ -498,16 +598,30 @@ class MysqlSink final : public Sink {
             targets += (i ? ", " : "") + q;
           }
         }
-        plan->load_sql = "LOAD DATA LOCAL INFILE 'sluice-part' INTO TABLE " + qt +
+        plan->load_sql = "LOAD DATA LOCAL INFILE 'sluice-part' INTO TABLE " + dest +
                          " CHARACTER SET utf8mb4 FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\'"
                          " LINES TERMINATED BY '\\n' (" + targets + ")" + sets;
         plan->endpoint.local_infile = true;
       }
     }
-    plan->ledger_insert = "INSERT INTO " + ql +
+    if (cfg_.mode == Mode::kTruncateInsert) {
+      // Last, once everything else checked out. Not atomic: readers see the
+      // table empty, then filling up. Ledger rows first: a crash between the
+      // two statements leaves old rows unclaimed (a re-run empties the table
+      // again), never claims of rows that are gone.
+      SLUICE_RETURN_NOT_OK(DeleteLedgerRows(conn.get(), cfg_.table, "clearing the table's ledger rows"));
+      Status st = conn->Exec("TRUNCATE TABLE " + qtable_, where_ + ": emptying the table");
+      if (!st.ok() && mysql_errno(conn->get()) == kErrTruncateIllegalFk) {
+        st = conn->Exec("DELETE FROM " + qtable_, where_ + ": emptying the table");
+      }
+      SLUICE_RETURN_NOT_OK(st);
+    }
+    plan->ledger_insert = "INSERT INTO " + qledger_ +
                           " (target, part_id, stream_id, part_number, `rows`) VALUES (" +
                           EscapeLiteral(conn->get(), plan->target) + ", ";
     plan_ = std::move(plan);
+    rename_attempted_ = false;
+    committed_ = false;
     return Status::OK();
   }
 
@@ -517,11 +631,65 @@ class MysqlSink final : public Sink {
     return std::unique_ptr<SinkWriter>(new MysqlSinkWriter(plan_, std::move(conn)));
   }
 
-  Status Commit() override { return Status::OK(); }  // every part committed on its own
+  // append, upsert, truncate-insert: every part committed on its own.
+  // replace: the swap described in the class comment.
+  Status Commit() override {
+    if (!plan_) return Status::InvalidArgument(where_ + ": Commit() before Open()");
+    if (cfg_.mode != Mode::kReplace || committed_) return Status::OK();
+    SLUICE_ASSIGN_OR_RETURN(auto conn, Connect(cfg_.endpoint));
+    SLUICE_ASSIGN_OR_RETURN(bool stage_exists, TableExists(conn.get(), qstage_));
+    if (stage_exists) {
+      SLUICE_ASSIGN_OR_RETURN(bool target_exists, TableExists(conn.get(), qtable_));
+      // 1.
+      SLUICE_RETURN_NOT_OK(DeleteLedgerRows(conn.get(), cfg_.table, "clearing the old table's ledger rows"));
+      // 2.
+      std::string rename = "RENAME TABLE " + qstage_ + " TO " + qtable_;
+      if (target_exists) {
+        SLUICE_RETURN_NOT_OK(conn->Exec("DROP TABLE IF EXISTS " + qold_,
+                                        where_ + ": dropping the old table of an interrupted swap"));
+        rename = "RENAME TABLE " + qtable_ + " TO " + qold_ + ", " + qstage_ + " TO " + qtable_;
+      }
+      // Set before the statement: if the connection drops while it runs, a
+      // retry finds out from whether the stage still exists.
+      rename_attempted_ = true;
+      SLUICE_RETURN_NOT_OK(conn->Exec(rename, where_ + ": swapping in the staging table"));
+    } else if (!rename_attempted_) {
+      return Status::NotFound(where_ + ": the staging table \"" + stage_ +
+                              "\" is gone before Commit (dropped by another replace run of the "
+                              "same table?)");
+    }
+    // 3.
+    SLUICE_RETURN_NOT_OK(conn->Exec("UPDATE " + qledger_ + " SET target = " +
+                                        EscapeLiteral(conn->get(), cfg_.table) +
+                                        " WHERE target = " + EscapeLiteral(conn->get(), stage_),
+                                    where_ + ": moving the staging table's ledger rows to the table"));
+    // 4.
+    SLUICE_RETURN_NOT_OK(conn->Exec("DROP TABLE IF EXISTS " + qold_, where_ + ": dropping the old table"));
+    committed_ = true;
+    return Status::OK();
+  }
 
  private:
+  // Whether `qname` names a table (or view) the session can read.
+  Result<bool> TableExists(MysqlConnection* conn, const std::string& qname) {
+    Status st = conn->Exec("SELECT 1 FROM " + qname + " LIMIT 0", where_ + ": looking up " + qname);
+    if (st.ok()) return true;
+    if (st.code() == StatusCode::kNotFound) return false;
+    return st;
+  }
+
+  Status DeleteLedgerRows(MysqlConnection* conn, const std::string& target, const std::string& what) {
+    return conn->Exec("DELETE FROM " + qledger_ + " WHERE target = " + EscapeLiteral(conn->get(), target),
+                      where_ + ": " + what);
+  }
+
   SinkConfig cfg_;
+  std::string stage_, old_;  // unquoted: "t__sluice_stage" / "db.t__sluice_stage"
+  std::string qtable_, qstage_, qold_, qledger_, where_;
+  size_t stage_name_chars_ = 0;
   std::shared_ptr<const WritePlan> plan_;
+  bool rename_attempted_ = false;
+  bool committed_ = false;
 };
 
 }  // namespace
@@ -530,11 +698,15 @@ const OptionSpecs& MysqlSinkOptionSpecs() {
   static const OptionSpecs specs = {
       {"table", OptionType::kString, "", "target table: db.table or table", {}, true},
       {"mode", OptionType::kEnum, "append",
-       "append: INSERT; upsert: INSERT ... ON DUPLICATE KEY UPDATE (needs a primary key)",
-       {"append", "upsert"}},
+       "append: add rows; upsert: INSERT ... ON DUPLICATE KEY UPDATE (needs a primary key); "
+       "replace: load a staging table <table>__sluice_stage, swap it in at commit with one "
+       "RENAME TABLE; truncate-insert: empty the table at start, then add rows (not atomic: "
+       "readers see it empty during the load)",
+       {"append", "upsert", "replace", "truncate-insert"}},
       {"create", OptionType::kBool, "true", "create the table when missing"},
       {"load", OptionType::kEnum, "auto",
-       "append mode: LOAD DATA LOCAL INFILE from memory when the server allows it (auto), "
+       "append, replace, truncate-insert: LOAD DATA LOCAL INFILE from memory when the server "
+       "allows it (auto), "
        "always (infile), or batched multi-row INSERT (insert)",
        {"auto", "infile", "insert"}},
       {"ledger", OptionType::kString, "_sluice_ledger",
@@ -549,9 +721,17 @@ Result<std::unique_ptr<Sink>> MakeMysqlSink(const Uri& uri, const Options& optio
   cfg.display = uri.Redacted();
   cfg.table = options.GetString("table");
   if (cfg.table.empty()) return Status::InvalidArgument("mysql sink: ?table= is required");
-  cfg.mode = options.GetString("mode") == "upsert" ? Mode::kUpsert : Mode::kAppend;
+  const std::string mode = options.GetString("mode");
+  cfg.mode = mode == "upsert"            ? Mode::kUpsert
+             : mode == "replace"         ? Mode::kReplace
+             : mode == "truncate-insert" ? Mode::kTruncateInsert
+                                         : Mode::kAppend;
   cfg.create = options.GetBool("create");
   cfg.ledger = options.GetString("ledger");
+  if (cfg.ledger.empty()) return Status::InvalidArgument("mysql sink: ledger= must not be empty");
+  if (cfg.ledger == cfg.table) {
+    return Status::InvalidArgument("mysql sink: the target table cannot be the ledger table");
+  }
   const std::string load = options.GetString("load");
   cfg.load = load == "insert" ? Load::kInsert : load == "infile" ? Load::kInfile : Load::kAuto;
   return std::unique_ptr<Sink>(new MysqlSink(std::move(cfg)));

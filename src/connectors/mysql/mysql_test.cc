@@ -628,5 +628,315 @@ TEST_F(MysqlSinkTest, HostileIdentifiersAndMissingTable) {
   EXPECT_NE(missing.status().message().find("no_such_sink_t"), std::string::npos);
 }
 
+// ---------------------------------------------------------------------------
+// Sink modes replace and truncate-insert
+
+std::shared_ptr<const Schema> KvSchema() {
+  return std::make_shared<Schema>(
+      std::vector<Field>{{"id", DataType::Int64(), false, true, ""}, {"v", DataType::String()}});
+}
+
+// Rows id = first..first+n-1, v = tag + id (NULL when id % 4 == 3).
+RecordBatch KvBatch(int64_t first, int64_t n, const std::string& tag) {
+  BatchBuilder bb(KvSchema());
+  for (int64_t id = first; id < first + n; ++id) {
+    bb.column(0).AppendFixed<int64_t>(id);
+    if (id % 4 == 3) {
+      bb.column(1).AppendNull();
+    } else {
+      bb.column(1).AppendBytes(tag + std::to_string(id));
+    }
+  }
+  return bb.Finish();
+}
+
+// What Contents() must read for KvBatch rows (written out independently).
+std::string KvText(int64_t first, int64_t n, const std::string& tag) {
+  std::string out;
+  for (int64_t id = first; id < first + n; ++id) {
+    out += (out.empty() ? "" : ",") + std::to_string(id) + "=" +
+           (id % 4 == 3 ? std::string("NULL") : tag + std::to_string(id));
+  }
+  return out;
+}
+
+// A SQL string literal (no backslashes in test names: quote doubling is then
+// right with and without NO_BACKSLASH_ESCAPES).
+std::string SqlLit(const std::string& s) {
+  EXPECT_EQ(s.find('\\'), std::string::npos);
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("''") : std::string(1, c);
+  return out + "'";
+}
+
+std::string Pct(std::string_view s) {
+  static const char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+class MysqlModeTest : public MysqlSinkTest {
+ protected:
+  // Drops the table, its staging and swap leftovers, and all their ledger rows.
+  void ResetAll(const std::string& table) {
+    for (const char* suffix : {"", "__sluice_stage", "__sluice_old"}) {
+      Sql("DROP TABLE IF EXISTS " + MysqlQuoteIdent(table + suffix));
+      Sql("DELETE FROM _sluice_ledger WHERE target = " + SqlLit(table + suffix));
+    }
+  }
+  // A pre-existing target with its own definition (VARCHAR(100), an extra
+  // index), rows 1..3 "old" and a ledger row for a part of an earlier run.
+  void MakeOldTable(const std::string& table) {
+    const std::string q = MysqlQuoteIdent(table);
+    Sql("CREATE TABLE " + q + " (id BIGINT PRIMARY KEY, v VARCHAR(100) NULL, KEY v_idx (v))");
+    Sql("INSERT INTO " + q + " VALUES (1, 'old1'), (2, 'old2'), (3, NULL)");
+    Sql("INSERT INTO _sluice_ledger (target, part_id, stream_id, part_number, `rows`) VALUES (" +
+        SqlLit(table) + ", 'old-part', 's', 1, 3)");
+  }
+  static std::string OldText() { return "1=old1,2=old2,3=NULL"; }
+
+  std::string Str(const std::string& sql) {
+    auto r = admin_->QueryStored(sql, "test query");
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    if (!r.ok()) return "<error>";
+    MYSQL_ROW row = mysql_fetch_row(r->get());
+    return row && row[0] ? row[0] : "<null>";
+  }
+  std::string Contents(const std::string& table) {
+    return Str("SELECT COALESCE(GROUP_CONCAT(id, '=', COALESCE(v, 'NULL') ORDER BY id SEPARATOR ','), '')"
+               " FROM " + MysqlQuoteIdent(table));
+  }
+  // The part ids the ledger holds for `target`, sorted, comma-separated.
+  std::string LedgerParts(const std::string& target) {
+    return Str("SELECT COALESCE(GROUP_CONCAT(part_id ORDER BY part_id SEPARATOR ','), '')"
+               " FROM _sluice_ledger WHERE target = " + SqlLit(target));
+  }
+  int64_t Tables(const std::string& name) {
+    return Count("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE()"
+                 " AND table_name = " + SqlLit(name));
+  }
+  void Apply(SinkWriter* w, const std::string& part_id, const RecordBatch& batch,
+             ApplyOutcome expected) {
+    auto r = w->ApplyPart(PartInfo{part_id, "s", 1, batch.num_rows()}, {batch});
+    ASSERT_TRUE(r.ok()) << part_id << ": " << r.status().ToString();
+    EXPECT_EQ(*r, expected) << part_id;
+  }
+};
+
+class MysqlModeLoadTest : public MysqlModeTest, public ::testing::WithParamInterface<const char*> {};
+INSTANTIATE_TEST_SUITE_P(Load, MysqlModeLoadTest, ::testing::Values("insert", "infile"));
+
+TEST_P(MysqlModeLoadTest, ReplaceSwapsInExactlyTheNewRows) {
+  ResetAll("t_repl");
+  MakeOldTable("t_repl");
+  auto sink = OpenSink(std::string("table=t_repl&mode=replace&load=") + GetParam(), KvSchema());
+  ASSERT_TRUE(sink.ok()) << sink.status().ToString();
+  EXPECT_EQ(Tables("t_repl__sluice_stage"), 1);
+  auto w1 = (*sink)->NewWriter();
+  auto w2 = (*sink)->NewWriter();
+  ASSERT_TRUE(w1.ok() && w2.ok());
+  Apply(w1->get(), "p1", KvBatch(10, 5, "new"), ApplyOutcome::kApplied);
+  Apply(w2->get(), "p2", KvBatch(15, 2, "new"), ApplyOutcome::kApplied);
+  // Until Commit the target and its ledger rows are untouched.
+  EXPECT_EQ(Contents("t_repl"), OldText());
+  EXPECT_EQ(LedgerParts("t_repl"), "old-part");
+  EXPECT_EQ(LedgerParts("t_repl__sluice_stage"), "p1,p2");
+
+  ASSERT_TRUE((*sink)->Commit().ok());
+  ASSERT_TRUE((*sink)->Commit().ok());  // idempotent
+  EXPECT_EQ(Contents("t_repl"), KvText(10, 7, "new"));
+  EXPECT_EQ(LedgerParts("t_repl"), "p1,p2");
+  EXPECT_EQ(LedgerParts("t_repl__sluice_stage"), "");
+  EXPECT_EQ(Tables("t_repl__sluice_stage"), 0);
+  EXPECT_EQ(Tables("t_repl__sluice_old"), 0);
+  // The stage was made LIKE the target: its definition survives the swap.
+  EXPECT_EQ(Str("SELECT column_type FROM information_schema.columns WHERE table_schema = DATABASE()"
+                " AND table_name = 't_repl' AND column_name = 'v'"),
+            "varchar(100)");
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM information_schema.statistics WHERE table_schema = DATABASE()"
+                  " AND table_name = 't_repl' AND index_name = 'v_idx'"),
+            1);
+}
+
+TEST_F(MysqlModeTest, ReplaceWithAHostileTableName) {
+  const std::string table = "select `from` 'x\" y";
+  ResetAll(table);
+  MakeOldTable(table);
+  auto sink = OpenSink("table=" + Pct(table) + "&mode=replace", KvSchema());
+  ASSERT_TRUE(sink.ok()) << sink.status().ToString();
+  EXPECT_EQ(Tables(table + "__sluice_stage"), 1);
+  auto w = (*sink)->NewWriter();
+  ASSERT_TRUE(w.ok());
+  Apply(w->get(), "p'1", KvBatch(5, 4, "h`'\""), ApplyOutcome::kApplied);
+  EXPECT_EQ(Contents(table), OldText());
+  ASSERT_TRUE((*sink)->Commit().ok());
+  EXPECT_EQ(Contents(table), KvText(5, 4, "h`'\""));
+  EXPECT_EQ(LedgerParts(table), "p'1");
+  EXPECT_EQ(Tables(table + "__sluice_stage"), 0);
+  EXPECT_EQ(Tables(table + "__sluice_old"), 0);
+  auto r = ReadAll("table=" + Pct(table));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->rows, 4);
+
+  // The staging name must fit MySQL's 64 characters: a clear error at Open.
+  const std::string long_name(51, 'x');  // + "__sluice_stage" = 65
+  auto too_long = OpenSink("table=" + long_name + "&mode=replace", KvSchema());
+  ASSERT_FALSE(too_long.ok());
+  EXPECT_EQ(too_long.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(too_long.status().message().find("64"), std::string::npos) << too_long.status().ToString();
+}
+
+TEST_F(MysqlModeTest, ReplaceAbandonedBeforeCommitLeavesTheTargetAndReRunStartsOver) {
+  ResetAll("t_abandon");
+  MakeOldTable("t_abandon");
+  {
+    auto sink = OpenSink("table=t_abandon&mode=replace", KvSchema());
+    ASSERT_TRUE(sink.ok()) << sink.status().ToString();
+    auto w = (*sink)->NewWriter();
+    ASSERT_TRUE(w.ok());
+    Apply(w->get(), "p1", KvBatch(10, 5, "first"), ApplyOutcome::kApplied);
+    Apply(w->get(), "p2", KvBatch(15, 2, "first"), ApplyOutcome::kApplied);
+  }  // the run dies: sink and writer destroyed without Commit
+  EXPECT_EQ(Contents("t_abandon"), OldText());
+  EXPECT_EQ(LedgerParts("t_abandon"), "old-part");
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM t_abandon__sluice_stage"), 7);  // the abandoned load
+  EXPECT_EQ(LedgerParts("t_abandon__sluice_stage"), "p1,p2");
+  // As if an earlier run had also died between the swap and dropping the old table.
+  Sql("CREATE TABLE t_abandon__sluice_old (junk INT)");
+
+  auto sink = OpenSink("table=t_abandon&mode=replace", KvSchema());
+  ASSERT_TRUE(sink.ok()) << sink.status().ToString();
+  // A fresh stage: no rows, no ledger rows, and the leftover old table gone.
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM t_abandon__sluice_stage"), 0);
+  EXPECT_EQ(LedgerParts("t_abandon__sluice_stage"), "");
+  EXPECT_EQ(Tables("t_abandon__sluice_old"), 0);
+  auto w1 = (*sink)->NewWriter();
+  auto w2 = (*sink)->NewWriter();
+  ASSERT_TRUE(w1.ok() && w2.ok());
+  // p1 loads again (the abandoned stage's ledger rows are gone) ...
+  Apply(w1->get(), "p1", KvBatch(10, 5, "second"), ApplyOutcome::kApplied);
+  // ... and only once in this run.
+  Apply(w2->get(), "p1", KvBatch(10, 5, "second"), ApplyOutcome::kAlreadyApplied);
+  Apply(w2->get(), "p3", KvBatch(20, 2, "second"), ApplyOutcome::kApplied);
+  EXPECT_EQ(Contents("t_abandon"), OldText());
+  ASSERT_TRUE((*sink)->Commit().ok());
+  EXPECT_EQ(Contents("t_abandon"), KvText(10, 5, "second") + "," + KvText(20, 2, "second"));
+  EXPECT_EQ(LedgerParts("t_abandon"), "p1,p3");
+  EXPECT_EQ(LedgerParts("t_abandon__sluice_stage"), "");
+  EXPECT_EQ(Tables("t_abandon__sluice_stage"), 0);
+  EXPECT_EQ(Tables("t_abandon__sluice_old"), 0);
+}
+
+TEST_F(MysqlModeTest, ReplaceCreatesAMissingTable) {
+  ResetAll("t_repl_new");
+  auto no_create = OpenSink("table=t_repl_new&mode=replace&create=false", KvSchema());
+  ASSERT_FALSE(no_create.ok());
+  EXPECT_EQ(no_create.status().code(), StatusCode::kNotFound) << no_create.status().ToString();
+  EXPECT_NE(no_create.status().message().find("t_repl_new"), std::string::npos);
+
+  auto sink = OpenSink("table=t_repl_new&mode=replace", KvSchema());
+  ASSERT_TRUE(sink.ok()) << sink.status().ToString();
+  auto w = (*sink)->NewWriter();
+  ASSERT_TRUE(w.ok());
+  Apply(w->get(), "p1", KvBatch(0, 6, "n"), ApplyOutcome::kApplied);
+  EXPECT_EQ(Tables("t_repl_new"), 0);  // nothing visible before Commit
+  ASSERT_TRUE((*sink)->Commit().ok());
+  EXPECT_EQ(Contents("t_repl_new"), KvText(0, 6, "n"));
+  EXPECT_EQ(LedgerParts("t_repl_new"), "p1");
+  EXPECT_EQ(Tables("t_repl_new__sluice_stage"), 0);
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM information_schema.statistics WHERE table_schema = DATABASE()"
+                  " AND table_name = 't_repl_new' AND index_name = 'PRIMARY'"),
+            1);
+
+  // A replace with no parts (an empty source) leaves an empty table.
+  auto empty = OpenSink("table=t_repl_new&mode=replace", KvSchema());
+  ASSERT_TRUE(empty.ok()) << empty.status().ToString();
+  ASSERT_TRUE((*empty)->Commit().ok());
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM t_repl_new"), 0);
+  EXPECT_EQ(LedgerParts("t_repl_new"), "");
+}
+
+TEST_P(MysqlModeLoadTest, TruncateInsertOverExistingRows) {
+  ResetAll("t_trunc");
+  MakeOldTable("t_trunc");
+  auto sink = OpenSink(std::string("table=t_trunc&mode=truncate-insert&load=") + GetParam(), KvSchema());
+  ASSERT_TRUE(sink.ok()) << sink.status().ToString();
+  // Emptied at Open, with its ledger rows.
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM t_trunc"), 0);
+  EXPECT_EQ(LedgerParts("t_trunc"), "");
+  auto w1 = (*sink)->NewWriter();
+  auto w2 = (*sink)->NewWriter();
+  ASSERT_TRUE(w1.ok() && w2.ok());
+  // The earlier run's part id applies again: its ledger row went with its rows.
+  Apply(w1->get(), "old-part", KvBatch(10, 3, "t"), ApplyOutcome::kApplied);
+  Apply(w2->get(), "p2", KvBatch(13, 3, "t"), ApplyOutcome::kApplied);
+  ASSERT_TRUE((*sink)->Commit().ok());
+  EXPECT_EQ(Contents("t_trunc"), KvText(10, 6, "t"));
+  EXPECT_EQ(LedgerParts("t_trunc"), "old-part,p2");
+  // The table itself is kept (its own definition).
+  EXPECT_EQ(Str("SELECT column_type FROM information_schema.columns WHERE table_schema = DATABASE()"
+                " AND table_name = 't_trunc' AND column_name = 'v'"),
+            "varchar(100)");
+}
+
+TEST_F(MysqlModeTest, TruncateInsertOfATableForeignKeysReference) {
+  // InnoDB refuses TRUNCATE of a referenced table; the sink falls back to DELETE.
+  Sql("DROP TABLE IF EXISTS t_fk_child");
+  ResetAll("t_fk_parent");
+  MakeOldTable("t_fk_parent");
+  Sql("CREATE TABLE t_fk_child (id INT PRIMARY KEY, p BIGINT,"
+      " FOREIGN KEY (p) REFERENCES t_fk_parent (id)) ENGINE=InnoDB");
+  auto sink = OpenSink("table=t_fk_parent&mode=truncate-insert", KvSchema());
+  ASSERT_TRUE(sink.ok()) << sink.status().ToString();
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM t_fk_parent"), 0);
+  auto w = (*sink)->NewWriter();
+  ASSERT_TRUE(w.ok());
+  Apply(w->get(), "p1", KvBatch(1, 2, "f"), ApplyOutcome::kApplied);
+  ASSERT_TRUE((*sink)->Commit().ok());
+  EXPECT_EQ(Contents("t_fk_parent"), KvText(1, 2, "f"));
+  EXPECT_EQ(LedgerParts("t_fk_parent"), "p1");
+  Sql("DROP TABLE t_fk_child");
+}
+
+class MysqlEveryModeTest : public MysqlModeTest, public ::testing::WithParamInterface<const char*> {};
+INSTANTIATE_TEST_SUITE_P(Mode, MysqlEveryModeTest,
+                         ::testing::Values("append", "upsert", "replace", "truncate-insert"),
+                         [](const ::testing::TestParamInfo<const char*>& p) {
+                           std::string s = p.param;
+                           std::replace(s.begin(), s.end(), '-', '_');
+                           return s;
+                         });
+
+TEST_P(MysqlEveryModeTest, SamePartTwiceIsSkipped) {
+  ResetAll("t_twice");
+  auto sink = OpenSink(std::string("table=t_twice&mode=") + GetParam(), KvSchema());
+  ASSERT_TRUE(sink.ok()) << sink.status().ToString();
+  auto w1 = (*sink)->NewWriter();
+  auto w2 = (*sink)->NewWriter();
+  ASSERT_TRUE(w1.ok() && w2.ok());
+  Apply(w1->get(), "dup", KvBatch(0, 4, "d"), ApplyOutcome::kApplied);
+  Apply(w2->get(), "dup", KvBatch(0, 4, "d"), ApplyOutcome::kAlreadyApplied);
+  Apply(w1->get(), "dup", KvBatch(0, 4, "d"), ApplyOutcome::kAlreadyApplied);
+  ASSERT_TRUE((*sink)->Commit().ok());
+  EXPECT_EQ(Contents("t_twice"), KvText(0, 4, "d"));
+  EXPECT_EQ(LedgerParts("t_twice"), "dup");
+  EXPECT_EQ(LedgerParts("t_twice__sluice_stage"), "");
+}
+
+TEST_F(MysqlModeTest, ModeOptionErrors) {
+  EXPECT_FALSE(registry_.MakeSink(BaseUri() + "?table=t&mode=overwrite").ok());
+  EXPECT_FALSE(registry_.MakeSink(BaseUri() + "?table=_sluice_ledger&mode=truncate-insert").ok());
+  EXPECT_TRUE(registry_.MakeSink(BaseUri() + "?table=t&mode=truncate-insert").ok());
+}
+
 }  // namespace
 }  // namespace sluice
