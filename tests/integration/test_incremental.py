@@ -226,3 +226,37 @@ def test_incremental_usage_errors(pg):
     assert r.returncode == 2 and "mode=upsert" in r.stderr, r.stderr
     r = run("copy", uri("u"), uri("u2"), "--lookback", "5m")
     assert r.returncode == 2 and "--lookback needs --incremental-key" in r.stderr, r.stderr
+
+
+def test_import_appends_to_a_renamed_run_log(pg, tmp_path):
+    parts = tmp_path / "parts"
+    r = run("export", "gen://mixed?rows=5000", "--to", f"parts://{parts}", "-q")
+    assert r.returncode == 0, r.stderr
+    args = ["import", f"parts://{parts}", "--into", uri("imp"), "--run-log", "etl_run_log",
+            "--name", "nightly", "-q", "--stats-json", "-"]
+    first = json.loads(run(*args, check=True).stdout)
+    second = json.loads(run(*args, check=True).stdout)  # every part already applied
+    rows = psql(f'SELECT pipeline, command, status, rows_written, parts, finished_at IS NOT NULL '
+                f'FROM "{SCHEMA}".etl_run_log ORDER BY started_at').splitlines()
+    assert rows == [f"nightly|import|succeeded|5000|{first['parts']}|t",
+                    "nightly|import|succeeded|0|0|t"], rows
+    assert second["duplicates"] == first["parts"]
+    assert psql(f'SELECT count(*) FROM "{SCHEMA}".imp') == "5000"
+    r = run("runs", uri("imp"), "--run-log", "etl_run_log", check=True)
+    assert "nightly" in r.stdout and r.stdout.count("succeeded") == 2
+
+
+def test_a_failing_run_is_logged_with_its_error(pg, tmp_path):
+    import sqlite3
+    db = tmp_path / "src.db"
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v INTEGER NOT NULL)")
+    con.executemany("INSERT INTO t VALUES (?, ?)", [(i, i) for i in range(1, 20001)])
+    con.commit()
+    con.close()
+    psql(f'CREATE TABLE "{SCHEMA}".chk (id bigint PRIMARY KEY, v bigint NOT NULL CHECK (v < 15000))')
+    r = run("copy", f"sqlite://{db}?table=t", uri("chk"), "-q", "--workers", "1")
+    assert r.returncode == 1 and "chk_v_check" in r.stderr, r.stderr
+    row = psql(f"SELECT status, error LIKE '%chk_v_check%', finished_at IS NOT NULL "
+               f"FROM \"{SCHEMA}\".sluice_run_log WHERE destination LIKE '%chk'")
+    assert row == "failed|t|t", row
