@@ -74,6 +74,16 @@ TEST(Temporal, Extremes) {
   EXPECT_EQ(*ParseTimestamp("2025-01-15T10:00:00+03:00"), *ParseTimestamp("2025-01-15T07:00:00Z"));
   EXPECT_EQ(*ParseTimestamp("2026-02-23T10:41:47.819124576Z") % kMicrosPerSecond, 819124);
   EXPECT_EQ(*ParseTime("23:59:59.5"), kMicrosPerDay - 500000);
+  // The end of the day (PostgreSQL time '24:00:00') round-trips; nothing past it does.
+  EXPECT_EQ(*ParseTime("24:00:00"), kMicrosPerDay);
+  EXPECT_EQ(*ParseTime("24:00"), kMicrosPerDay);
+  s.clear();
+  AppendTime(kMicrosPerDay, &s);
+  EXPECT_EQ(s, "24:00:00");
+  EXPECT_FALSE(ParseTime("24:00:01").ok());
+  EXPECT_FALSE(ParseTime("24:00:00.000001").ok());
+  EXPECT_FALSE(ParseTime("24:01").ok());
+  EXPECT_EQ(*ParseTimestamp("2025-01-15T24:00:00Z"), *ParseTimestamp("2025-01-16T00:00:00Z"));
   EXPECT_FALSE(ParseDate("2023-02-29").ok());
   EXPECT_FALSE(ParseDate("0000-00-00").ok());
   EXPECT_FALSE(ParseTimestamp("2025-01-15X").ok());

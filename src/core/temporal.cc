@@ -99,6 +99,11 @@ bool ParseTimePart(std::string_view s, size_t* pos, int64_t* micros) {
       for (int k = ndig; k < 6; ++k) frac *= 10;
     }
   }
+  // 24:00:00 is the end of the day (ISO 8601, PostgreSQL's time type).
+  if (h == 24 && mi == 0 && sec == 0 && frac == 0) {
+    *micros = 24 * 3600 * kMicrosPerSecond;
+    return true;
+  }
   if (h > 23 || mi > 59 || sec > 60) return false;
   if (sec == 60) sec = 59;  // leap second: clamp
   *micros = ((int64_t{h} * 60 + mi) * 60 + sec) * kMicrosPerSecond + frac;

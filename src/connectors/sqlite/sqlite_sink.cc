@@ -278,7 +278,8 @@ class SqliteWriter final : public SinkWriter {
         }
         case TypeId::kTime: {
           int64_t t = col.Value<int64_t>(r);
-          if (t < 0 || t >= kMicrosPerDay) return OutOfRange(c, "time", t);
+          // 24:00:00 (PostgreSQL's end of day) is kept: it has a text form.
+          if (t < 0 || t > kMicrosPerDay) return OutOfRange(c, "time", t);
           scratch.clear();
           AppendTime(t, &scratch);
           rc = BindScratch(stmt, idx, scratch);
@@ -365,9 +366,9 @@ class SqliteWriter final : public SinkWriter {
 
   Status OutOfRange(int c, std::string_view what, int64_t v) const {
     return Status::InvalidData("column '" + plan_->schema->field(c).name + "': " + std::string(what) +
-                               " value " + std::to_string(v) +
-                               " is outside 0001-01-01..9999-12-31 / 00:00..24:00 and has no "
-                               "ISO-8601 text form");
+                               " value " + std::to_string(v) + " (microseconds) is outside " +
+                               (what == "time" ? "00:00:00..24:00:00" : "0001-01-01..9999-12-31") +
+                               " and has no ISO-8601 text form");
   }
 
   std::shared_ptr<WritePlan> plan_;
