@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "core/log.h"
+
 namespace sluice {
 
 namespace {
@@ -67,6 +69,12 @@ Result<std::unique_ptr<PgConnection>> PgConnection::Connect(const PgEndpoint& en
     return Status::IOError("postgres: cannot connect to " + endpoint.Display() +
                            (endpoint.user.empty() ? "" : " as " + endpoint.user) + ": " + err);
   }
+  // Server notices (and libpq's own messages about a lost connection) go to
+  // the log instead of raw stderr; errors reach the user through Status.
+  PQsetNoticeProcessor(
+      conn.get(),
+      [](void*, const char* message) { SLUICE_LOG(kDebug) << "postgres: " << Trim(message); },
+      nullptr);
   return std::unique_ptr<PgConnection>(new PgConnection(std::move(conn), endpoint));
 }
 
