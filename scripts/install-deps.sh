@@ -18,6 +18,8 @@ APT_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # tools used by tests and benchmarks
   time procps
+  # baseline of bench/e2e/databases.sh (MySQL -> PostgreSQL)
+  pgloader
 )
 PIP_PACKAGES=(pyarrow pytest numpy)
 

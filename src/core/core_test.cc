@@ -47,6 +47,14 @@ TEST(Decimal, ExactAtFullPrecision) {
   int128_t max38 = MaxDecimalMagnitude(38);
   EXPECT_EQ(FormatDecimal(max38, 9), "99999999999999999999999999999.999999999");
   EXPECT_EQ(FormatDecimal(-max38, 0), "-99999999999999999999999999999999999999");
+  // Around the 64-bit boundary and the 19-digit chunks of the fast path.
+  EXPECT_EQ(FormatDecimal(static_cast<int128_t>(1) << 64, 0), "18446744073709551616");
+  EXPECT_EQ(FormatDecimal((static_cast<int128_t>(1) << 64) - 1, 2), "184467440737095516.15");
+  EXPECT_EQ(FormatDecimal(-(static_cast<int128_t>(1) << 64) - 1, 0), "-18446744073709551617");
+  EXPECT_EQ(FormatDecimal(static_cast<int128_t>(10000000000000000000ULL) * 10000000000000000000ULL, 0),
+            "100000000000000000000000000000000000000");
+  EXPECT_EQ(FormatDecimal(static_cast<int128_t>(10000000000000000000ULL) * 5 + 7, 1),
+            "5000000000000000000.7");
   EXPECT_EQ(FormatDecimal(5, 3), "0.005");
   EXPECT_EQ(FormatDecimal(-5, 3), "-0.005");
   EXPECT_EQ(FormatDecimal(0, 2), "0.00");

@@ -1,5 +1,7 @@
 #include "core/int128.h"
 
+#include <cstdint>
+
 #include <algorithm>
 
 namespace sluice {
@@ -20,10 +22,22 @@ void AppendDecimal(int128_t unscaled, int scale, std::string* out) {
                       : static_cast<uint128_t>(unscaled);
   char digits[48];
   int n = 0;
+  // 128-bit division is a library call per digit; peel 19 digits at a time
+  // until the rest fits 64 bits (almost every real value already does).
+  constexpr uint64_t kTen19 = 10000000000000000000ULL;
+  while (mag > static_cast<uint128_t>(UINT64_MAX)) {
+    uint64_t low = static_cast<uint64_t>(mag % kTen19);
+    mag /= kTen19;
+    for (int k = 0; k < 19; ++k) {
+      digits[n++] = static_cast<char>('0' + low % 10);
+      low /= 10;
+    }
+  }
+  uint64_t m = static_cast<uint64_t>(mag);
   do {
-    digits[n++] = static_cast<char>('0' + static_cast<int>(mag % 10));
-    mag /= 10;
-  } while (mag != 0);
+    digits[n++] = static_cast<char>('0' + m % 10);
+    m /= 10;
+  } while (m != 0);
   while (n <= scale) digits[n++] = '0';  // at least one digit before the point
   if (neg) out->push_back('-');
   for (int i = n - 1; i >= 0; --i) {
