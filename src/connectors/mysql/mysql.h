@@ -31,7 +31,11 @@ Result<std::unique_ptr<Source>> MakeMysqlSource(const Uri& uri, const Options& o
 // upsert) or batched multi-row INSERT, one InnoDB transaction per part
 // together with its ledger row (exactly-once on re-runs). replace loads a
 // staging table and swaps it in at Commit (one RENAME TABLE); truncate-insert
-// empties the table at Open (not atomic). Thread safety: as documented on Sink.
+// empties the table at Open (not atomic). OpenStateStore keeps watermarks and
+// the run log in the target's database (mysql_state.h); a part carrying
+// PartInfo::state stores it in the part's transaction. Source: SetLowerBound
+// pushes `key >= bound` into every split's SELECT for integer, DATE, DATETIME
+// and TIMESTAMP keys. Thread safety: as documented on Sink.
 const OptionSpecs& MysqlSinkOptionSpecs();
 Result<std::unique_ptr<Sink>> MakeMysqlSink(const Uri& uri, const Options& options);
 

@@ -108,6 +108,22 @@ Result<MysqlResult> MysqlConnection::QueryStreaming(const std::string& sql,
   return r;
 }
 
+Status MysqlSetStrictMode(MysqlConnection* conn) {
+  return conn->Exec(
+      "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,"
+      "ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'",
+      "setting up the session");
+}
+
+std::string MysqlQuoteLiteral(MYSQL* conn, std::string_view v) {
+  std::string out(v.size() * 2 + 3, '\0');
+  out[0] = '\'';
+  size_t n = mysql_real_escape_string(conn, out.data() + 1, v.data(), v.size());
+  out.resize(n + 1);
+  out.push_back('\'');
+  return out;
+}
+
 std::string MysqlQuoteIdent(std::string_view name) {
   std::string out = "`";
   for (char c : name) {

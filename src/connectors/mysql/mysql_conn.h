@@ -71,6 +71,14 @@ class MysqlConnection {
   MysqlEndpoint endpoint_;
 };
 
+// Switches the session to strict mode: a value a column cannot hold is an
+// error, not a silent truncation or a zero date. Sink and state connections.
+Status MysqlSetStrictMode(MysqlConnection* conn);
+
+// `v` as a quoted string literal escaped for `conn`'s character set and its
+// backslash mode (mysql_real_escape_string).
+std::string MysqlQuoteLiteral(MYSQL* conn, std::string_view v);
+
 // "name" -> "`name`" with embedded backticks doubled.
 std::string MysqlQuoteIdent(std::string_view name);
 // "db.t" -> "`db`.`t`", "t" -> "`t`" (a name with a dot in it must be

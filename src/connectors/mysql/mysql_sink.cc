@@ -11,6 +11,7 @@
 // another connection that held the row lock until it committed), and the
 // transaction is rolled back.
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -20,6 +21,7 @@
 
 #include "connectors/mysql/mysql.h"
 #include "connectors/mysql/mysql_conn.h"
+#include "connectors/mysql/mysql_state.h"
 #include "core/int128.h"
 #include "core/temporal.h"
 #include "core/text.h"
@@ -64,6 +66,7 @@ struct WritePlan {
   std::string ledger_insert;  // up to the part id literal
   std::string load_sql;       // LOAD DATA LOCAL INFILE ...; empty: INSERT only
   std::string target;         // the ledger's `target` value
+  std::string state_table;    // set by OpenStateStore: where PartInfo::state goes
   std::shared_ptr<const Schema> schema;
 };
 
@@ -128,11 +131,7 @@ std::string_view TablePart(std::string_view name) {
   return dot == std::string_view::npos ? name : name.substr(dot + 1);
 }
 
-std::string EscapeLiteral(MYSQL* conn, std::string_view v) {
-  std::string out(v.size() * 2 + 1, '\0');
-  out.resize(mysql_real_escape_string(conn, out.data(), v.data(), v.size()));
-  return "'" + out + "'";
-}
+std::string EscapeLiteral(MYSQL* conn, std::string_view v) { return MysqlQuoteLiteral(conn, v); }
 
 void AppendHex(std::string_view bytes, std::string* out) {
   static const char kHex[] = "0123456789ABCDEF";
@@ -146,12 +145,7 @@ void AppendHex(std::string_view bytes, std::string* out) {
 
 Result<std::unique_ptr<MysqlConnection>> Connect(const MysqlEndpoint& endpoint) {
   SLUICE_ASSIGN_OR_RETURN(auto conn, MysqlConnection::Connect(endpoint));
-  // Strict mode: a value the column cannot hold is an error, not a silent
-  // truncation or a zero date.
-  SLUICE_RETURN_NOT_OK(conn->Exec(
-      "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,"
-      "ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'",
-      "setting up the session"));
+  SLUICE_RETURN_NOT_OK(MysqlSetStrictMode(conn.get()));
   return conn;
 }
 
@@ -241,6 +235,12 @@ class MysqlSinkWriter final : public SinkWriter {
     }
     SLUICE_RETURN_NOT_OK(conn_->Exec("START TRANSACTION", ctx + ": START TRANSACTION"));
     Result<ApplyOutcome> r = ApplyInTransaction(part, batches, ctx);
+    if (r.ok() && *r == ApplyOutcome::kAlreadyApplied && part.state != nullptr) {
+      // The part was applied (by an interrupted run), but the state row
+      // written in this transaction belongs to this run: keep it.
+      SLUICE_RETURN_NOT_OK(conn_->Exec("COMMIT", ctx + ": COMMIT"));
+      return r;
+    }
     if (!r.ok() || *r == ApplyOutcome::kAlreadyApplied) {
       // Best effort: a broken connection is reported by the original error.
       (void)conn_->Exec("ROLLBACK", ctx + ": ROLLBACK");
@@ -260,7 +260,18 @@ class MysqlSinkWriter final : public SinkWriter {
                       ", " + std::to_string(part.rows) +
                       ") ON DUPLICATE KEY UPDATE part_id = part_id";
     SLUICE_RETURN_NOT_OK(conn_->Exec(led, ctx + ": recording the part in the ledger"));
-    if (mysql_affected_rows(m) == 0) return ApplyOutcome::kAlreadyApplied;
+    const bool seen = mysql_affected_rows(m) == 0;
+    if (part.state != nullptr) {
+      // Before the rows, in the same transaction: whatever fails after this
+      // statement rolls the state back with the rows and the ledger row.
+      if (plan_->state_table.empty()) {
+        return Status::Internal(ctx + ": a part carries state but OpenStateStore was not called");
+      }
+      SLUICE_RETURN_NOT_OK(conn_->Exec(MysqlStateUpsertSql(m, plan_->state_table, *part.state),
+                                       ctx + ": storing the state of stream '" +
+                                           part.state->stream + "'"));
+    }
+    if (seen) return ApplyOutcome::kAlreadyApplied;
 
     if (!plan_->load_sql.empty()) {
       SLUICE_RETURN_NOT_OK(LoadData(batches, ctx));
@@ -616,6 +627,7 @@ class MysqlSink final : public Sink {
       }
       SLUICE_RETURN_NOT_OK(st);
     }
+    plan->state_table = qstate_for_writers_;
     plan->ledger_insert = "INSERT INTO " + qledger_ +
                           " (target, part_id, stream_id, part_number, `rows`) VALUES (" +
                           EscapeLiteral(conn->get(), plan->target) + ", ";
@@ -623,6 +635,37 @@ class MysqlSink final : public Sink {
     rename_attempted_ = false;
     committed_ = false;
     return Status::OK();
+  }
+
+  // The state tables live in the target's database. Callable before Open
+  // (`sluice runs`) or after it.
+  Result<std::unique_ptr<StateStore>> OpenStateStore(const StateTables& tables) override {
+    const std::string db = Resolve(cfg_.table).first;  // where the state tables go
+    for (const std::string* t : {&tables.state, &tables.run_log}) {
+      for (const std::string& other : {cfg_.table, stage_, old_, cfg_.ledger}) {
+        const auto [odb, orel] = Resolve(other);
+        if (SameName(db, odb) && SameName(*t, orel)) {
+          return Status::InvalidArgument(where_ + ": the state table \"" + *t +
+                                         "\" cannot be the target, staging or ledger table");
+        }
+      }
+    }
+    if (SameName(tables.state, tables.run_log)) {
+      return Status::InvalidArgument(where_ + ": the state table and the run log must differ (\"" +
+                                     tables.state + "\")");
+    }
+    const size_t dot = cfg_.table.find('.');
+    const std::string prefix =
+        dot == std::string::npos ? "" : MysqlQuoteIdent(cfg_.table.substr(0, dot)) + ".";
+    auto store = OpenMysqlStateStore(cfg_.endpoint, prefix, tables);
+    if (!store.ok()) return store.status().WithContext(where_);
+    qstate_for_writers_ = prefix + MysqlQuoteIdent(tables.state);
+    if (plan_) {
+      auto plan = std::make_shared<WritePlan>(*plan_);
+      plan->state_table = qstate_for_writers_;
+      plan_ = std::move(plan);
+    }
+    return store;
   }
 
   Result<std::unique_ptr<SinkWriter>> NewWriter() override {
@@ -678,6 +721,23 @@ class MysqlSink final : public Sink {
     return st;
   }
 
+  // (database, table) of a "db.t" / "t" name as MysqlQuoteTable reads it.
+  std::pair<std::string, std::string> Resolve(const std::string& name) const {
+    const size_t dot = name.find('.');
+    if (dot == std::string::npos) return {cfg_.endpoint.dbname, name};
+    return {name.substr(0, dot), name.substr(dot + 1)};
+  }
+
+  // Table and database names compare case-insensitively on some servers
+  // (lower_case_table_names); refusing a case variant too is the safe side.
+  static bool SameName(std::string_view a, std::string_view b) {
+    return a.size() == b.size() &&
+           std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+             return std::tolower(static_cast<unsigned char>(x)) ==
+                    std::tolower(static_cast<unsigned char>(y));
+           });
+  }
+
   Status DeleteLedgerRows(MysqlConnection* conn, const std::string& target, const std::string& what) {
     return conn->Exec("DELETE FROM " + qledger_ + " WHERE target = " + EscapeLiteral(conn->get(), target),
                       where_ + ": " + what);
@@ -688,6 +748,7 @@ class MysqlSink final : public Sink {
   std::string qtable_, qstage_, qold_, qledger_, where_;
   size_t stage_name_chars_ = 0;
   std::shared_ptr<const WritePlan> plan_;
+  std::string qstate_for_writers_;  // set by OpenStateStore; copied into plans
   bool rename_attempted_ = false;
   bool committed_ = false;
 };

@@ -412,10 +412,14 @@ class MysqlSource final : public Source {
     int64_t want = std::min<int64_t>(max_splits, cfg_.max_splits);
     if (split_key_.empty() || want <= 1) return std::vector<Split>{whole};
     SLUICE_ASSIGN_OR_RETURN(auto conn, MysqlConnection::Connect(cfg_.endpoint));
+    // Over the incremental window only, when there is one: the ranges then
+    // split the rows that will be read.
     SLUICE_ASSIGN_OR_RETURN(
-        MysqlResult r, conn->QueryStored("SELECT MIN(" + split_key_ + "), MAX(" + split_key_ +
-                                             "), COUNT(*) FROM " + MysqlQuoteTable(cfg_.table),
-                                         "planning key ranges of " + plan_->what));
+        MysqlResult r,
+        conn->QueryStored("SELECT MIN(" + split_key_ + "), MAX(" + split_key_ + "), COUNT(*) FROM " +
+                              MysqlQuoteTable(cfg_.table) +
+                              (lower_bound_.empty() ? "" : " WHERE " + lower_bound_),
+                          "planning key ranges of " + plan_->what));
     MYSQL_ROW row = mysql_fetch_row(r.get());
     if (!row || !row[0] || !row[1] || !row[2]) return std::vector<Split>{whole};
     int64_t lo = 0, hi = 0, count = 0;
@@ -453,11 +457,16 @@ class MysqlSource final : public Source {
   Result<std::unique_ptr<SourceReader>> OpenSplit(const Split& split) override {
     if (!plan_) return Status::InvalidArgument("mysql source: OpenSplit() before Open()");
     std::string sql = plan_->select;
+    std::vector<std::string> conds;
+    if (!lower_bound_.empty()) {
+      // A query's columns are only nameable outside it.
+      if (cfg_.table.empty()) sql = "SELECT * FROM (" + sql + ") AS sluice_q";
+      conds.push_back(lower_bound_);
+    }
     if (!split.start.empty() || !split.end.empty()) {
       if (split_key_.empty()) {
         return Status::InvalidArgument("mysql source: split bounds given but the source was not split");
       }
-      std::vector<std::string> conds;
       for (const std::string* b : {&split.start, &split.end}) {
         if (b->empty()) continue;
         int64_t v = 0;
@@ -467,8 +476,8 @@ class MysqlSource final : public Source {
         }
         conds.push_back(split_key_ + (b == &split.start ? " >= " : " < ") + std::to_string(v));
       }
-      for (size_t i = 0; i < conds.size(); ++i) sql += (i ? " AND " : " WHERE ") + conds[i];
     }
+    for (size_t i = 0; i < conds.size(); ++i) sql += (i ? " AND " : " WHERE ") + conds[i];
     SLUICE_ASSIGN_OR_RETURN(auto conn, MysqlConnection::Connect(cfg_.endpoint));
     SLUICE_RETURN_NOT_OK(conn->Exec("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY",
                                     "starting the snapshot transaction"));
@@ -483,6 +492,77 @@ class MysqlSource final : public Source {
   }
 
   std::string Fingerprint() const override { return fingerprint_; }
+
+  // `col >= literal` in every split's SELECT (and in Plan's MIN/MAX), with
+  // the bound rewritten from sluice's canonical text into what the server
+  // compares correctly for the column's type. Integer, DATE, DATETIME and
+  // TIMESTAMP columns; others return false (the runtime filters).
+  Result<bool> SetLowerBound(const std::string& column, const std::string& lower_bound) override {
+    if (!plan_) return Status::InvalidArgument("mysql source: SetLowerBound() before Open()");
+    const std::string where = "mysql source " + cfg_.endpoint.Display() + " " + plan_->what;
+    std::optional<int> index = plan_->schema->FieldIndex(column);
+    if (!index) {
+      return Status::InvalidArgument(where + ": no column \"" + column + "\" to read incrementally");
+    }
+    const DataType& type = plan_->schema->field(*index).type;
+    auto bad = [&](const Status& st) {
+      return Status::InvalidArgument(where + ": lower bound '" + lower_bound + "' for column \"" +
+                                     column + "\" (" + type.ToString() + "): " + st.message());
+    };
+    std::string literal;
+    switch (plan_->columns[static_cast<size_t>(*index)].decode) {
+      case Decode::kInt:
+      case Decode::kUInt: {
+        // An unquoted integer: a quoted one would be compared as a double,
+        // which loses BIGINT precision. The bound may be below an unsigned
+        // column's range (watermark minus look-back), so both parses.
+        const char* b = lower_bound.data();
+        const char* e = b + lower_bound.size();
+        int64_t v = 0;
+        uint64_t u = 0;
+        if (auto [p, ec] = std::from_chars(b, e, v); ec == std::errc() && p == e) {
+          literal = std::to_string(v);
+        } else if (auto [pu, ecu] = std::from_chars(b, e, u); ecu == std::errc() && pu == e) {
+          literal = std::to_string(u);
+        } else {
+          return bad(Status::InvalidArgument("not an integer"));
+        }
+        break;
+      }
+      case Decode::kDate: {
+        auto days = ParseDate(lower_bound);
+        if (!days.ok()) return bad(days.status());
+        literal = "'";
+        AppendDate(*days, &literal);
+        literal += "'";
+        break;
+      }
+      case Decode::kTimestamp: {
+        auto micros = ParseTimestamp(lower_bound);
+        if (!micros.ok()) return bad(micros.status());
+        if (type.with_zone) {
+          // TIMESTAMP: the server converts the literal from the session time
+          // zone, which every connection of this source sets to '+00:00'
+          // (MysqlConnection::Connect) — the zone sluice's UTC bound is in,
+          // and the one the values are read in. Outside TIMESTAMP's range the
+          // conversion is not exact: leave the filtering to the runtime.
+          constexpr int64_t kMinTimestamp = 1 * kMicrosPerSecond;  // 1970-01-01 00:00:01
+          constexpr int64_t kMaxTimestamp = (int64_t{2147483647} + 1) * kMicrosPerSecond - 1;
+          if (*micros < kMinTimestamp || *micros > kMaxTimestamp) return false;
+        }
+        literal = "'";
+        const size_t start = literal.size();
+        AppendTimestamp(*micros, false, &literal);  // YYYY-MM-DDTHH:MM:SS[.ffffff]
+        if (size_t t = literal.find('T', start); t != std::string::npos) literal[t] = ' ';
+        literal += "'";
+        break;
+      }
+      default:
+        return false;
+    }
+    lower_bound_ = MysqlQuoteIdent(column) + " >= " + literal;
+    return true;
+  }
 
  private:
   // Columns the catalog declares JSON through MariaDB's json_valid() check
@@ -524,6 +604,7 @@ class MysqlSource final : public Source {
   Config cfg_;
   std::shared_ptr<const ReadPlan> plan_;
   std::string split_key_;  // quoted single-column integer primary key, or empty
+  std::string lower_bound_;  // "`col` >= literal" for incremental reads, or empty
   int pk_columns_ = 0;
   int64_t estimated_rows_ = -1;
   std::string fingerprint_;

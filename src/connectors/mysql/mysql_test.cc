@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
 
@@ -936,6 +937,488 @@ TEST_F(MysqlModeTest, ModeOptionErrors) {
   EXPECT_FALSE(registry_.MakeSink(BaseUri() + "?table=t&mode=overwrite").ok());
   EXPECT_FALSE(registry_.MakeSink(BaseUri() + "?table=_sluice_ledger&mode=truncate-insert").ok());
   EXPECT_TRUE(registry_.MakeSink(BaseUri() + "?table=t&mode=truncate-insert").ok());
+}
+
+// ---------------------------------------------------------------------------
+// Incremental state, the run log, and lower bounds
+
+// Every byte value, then again backwards: NUL, quote, backslash, 0x80..0xff.
+std::string AllBytes() {
+  std::string out;
+  for (int i = 0; i < 256; ++i) out.push_back(static_cast<char>(i));
+  for (int i = 255; i >= 0; --i) out.push_back(static_cast<char>(i));
+  return out;
+}
+
+void ExpectSameState(const std::optional<StreamState>& got, const StreamState& want) {
+  ASSERT_TRUE(got.has_value()) << "no state for stream " << want.stream;
+  EXPECT_EQ(got->stream, want.stream);
+  EXPECT_EQ(got->key_column, want.key_column);
+  EXPECT_EQ(got->key_type, want.key_type);
+  EXPECT_EQ(got->watermark, want.watermark);
+  EXPECT_EQ(got->digests, want.digests) << "digests differ (" << got->digests.size() << " vs "
+                                        << want.digests.size() << " bytes)";
+}
+
+void ExpectSameRun(const RunRecord& got, const RunRecord& want) {
+  EXPECT_EQ(got.run_id, want.run_id);
+  EXPECT_EQ(got.pipeline, want.pipeline);
+  EXPECT_EQ(got.stream, want.stream);
+  EXPECT_EQ(got.command, want.command);
+  EXPECT_EQ(got.source, want.source);
+  EXPECT_EQ(got.destination, want.destination);
+  EXPECT_EQ(got.started_at, want.started_at);
+  EXPECT_EQ(got.finished_at, want.finished_at);
+  EXPECT_EQ(got.rows_read, want.rows_read);
+  EXPECT_EQ(got.rows_written, want.rows_written);
+  EXPECT_EQ(got.parts, want.parts);
+  EXPECT_EQ(got.bytes, want.bytes);
+  EXPECT_EQ(got.status, want.status);
+  EXPECT_EQ(got.error, want.error);
+  EXPECT_EQ(got.watermark_before, want.watermark_before);
+  EXPECT_EQ(got.watermark_after, want.watermark_after);
+}
+
+class MysqlStateTest : public MysqlModeTest {
+ protected:
+  void DropTables(const StateTables& t) {
+    Sql("DROP TABLE IF EXISTS " + MysqlQuoteIdent(t.state));
+    Sql("DROP TABLE IF EXISTS " + MysqlQuoteIdent(t.run_log));
+  }
+  Result<std::unique_ptr<StateStore>> StoreOf(const std::string& options, const StateTables& t) {
+    SLUICE_ASSIGN_OR_RETURN(auto sink, registry_.MakeSink(BaseUri() + "?" + options));
+    return sink->OpenStateStore(t);  // no Open: what `sluice runs` does
+  }
+  std::string ColumnType(const std::string& table, const std::string& column) {
+    return Str("SELECT COLUMN_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE()"
+               " AND TABLE_NAME = " + SqlLit(table) + " AND COLUMN_NAME = " + SqlLit(column));
+  }
+};
+
+TEST_F(MysqlStateTest, StoreRoundTripsStateWithBinaryDigests) {
+  const StateTables t{"st_state", "st_log"};
+  DropTables(t);
+  auto store = StoreOf("table=st_target", t);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  ASSERT_NE(*store, nullptr);
+  EXPECT_EQ(Tables("st_target"), 0);  // the store creates its tables only
+  EXPECT_EQ(ColumnType("st_state", "stream"), "varchar(255)");
+  EXPECT_EQ(ColumnType("st_state", "digests"), "longblob");
+  EXPECT_EQ(ColumnType("st_state", "updated_at"), "datetime(6)");
+  EXPECT_EQ(Str("SELECT ENGINE FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
+                "AND TABLE_NAME = 'st_state'"),
+            "InnoDB");
+
+  auto none = (*store)->LoadState("events");
+  ASSERT_TRUE(none.ok()) << none.status().ToString();
+  EXPECT_FALSE(none->has_value());
+
+  StreamState s{"events", "updated_at", "timestamptz(UTC)", "2024-05-06T07:08:09.123456Z",
+                AllBytes()};
+  ASSERT_TRUE((*store)->SaveState(s).ok());
+  ExpectSameState(*(*store)->LoadState("events"), s);
+  EXPECT_EQ(Count("SELECT LENGTH(digests) FROM st_state WHERE stream = 'events'"), 512);
+  EXPECT_EQ(Count("SELECT updated_at > UTC_TIMESTAMP() - INTERVAL 1 HOUR FROM st_state"), 1);
+
+  // Overwritten in place; other streams (case and trailing-space variants
+  // included) are separate rows.
+  StreamState s2{"events", "id", "int64", "42", std::string("\0'\\", 3)};
+  ASSERT_TRUE((*store)->SaveState(s2).ok());
+  StreamState upper{"EVENTS", "id", "int64", "7", ""};
+  StreamState spaced{"events ", "id", "int64", "8", std::string(1, '\0')};
+  ASSERT_TRUE((*store)->SaveState(upper).ok());
+  ASSERT_TRUE((*store)->SaveState(spaced).ok());
+  ExpectSameState(*(*store)->LoadState("events"), s2);
+  ExpectSameState(*(*store)->LoadState("EVENTS"), upper);
+  ExpectSameState(*(*store)->LoadState("events "), spaced);
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM st_state"), 3);
+  ASSERT_TRUE((*store)->Close().ok());
+
+  // A new store (another run) reads what the first one stored.
+  auto again = StoreOf("table=st_target", t);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  ExpectSameState(*(*again)->LoadState("events"), s2);
+}
+
+TEST_F(MysqlStateTest, RunLogStartFinishList) {
+  const StateTables t{"rl_state", "rl_log"};
+  DropTables(t);
+  auto opened = StoreOf("table=rl_target", t);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  StateStore* store = opened->get();
+  EXPECT_EQ(ColumnType("rl_log", "run_id"), "varchar(64)");
+  EXPECT_EQ(ColumnType("rl_log", "rows_written"), "bigint(20)");
+  EXPECT_EQ(ColumnType("rl_log", "started_at"), "datetime(6)");
+  EXPECT_EQ(ColumnType("rl_log", "error"), "text");
+  EXPECT_EQ(Str("SELECT GROUP_CONCAT(COLUMN_NAME ORDER BY ORDINAL_POSITION) FROM "
+                "information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'rl_log'"),
+            "run_id,pipeline,stream,command,source,destination,started_at,finished_at,rows_read,"
+            "rows_written,parts,bytes,status,error,watermark_before,watermark_after");
+
+  RunRecord a;
+  a.run_id = "0123456789abcdef0123456789abcdef";
+  a.pipeline = "nightly 'etl'";
+  a.stream = "s1";
+  a.command = "copy";
+  a.source = "mysql://root@h/db?table=src";
+  a.destination = "mysql://root@h/db?table=dst";
+  a.started_at = "2024-05-06 07:08:09.000001";
+  a.status = "running";
+  a.watermark_before = "2024-05-01T00:00:00Z";
+  ASSERT_TRUE(store->StartRun(a).ok());
+  // While running: finish time NULL in the table, empty in the record.
+  EXPECT_EQ(Str("SELECT COALESCE(finished_at, 'null') FROM rl_log"), "null");
+  auto running = store->ListRuns("", 10);
+  ASSERT_TRUE(running.ok()) << running.status().ToString();
+  ASSERT_EQ(running->size(), 1u);
+  ExpectSameRun((*running)[0], a);
+
+  a.finished_at = "2024-05-06 07:09:10.999999";
+  a.rows_read = 1234567890123;
+  a.rows_written = 77;
+  a.parts = 3;
+  a.bytes = -1;
+  a.status = "failed";
+  a.error = "boom: 'quoted' \\ back\nslash ✓";
+  a.watermark_after = "2024-05-06T07:00:00Z";
+  ASSERT_TRUE(store->FinishRun(a).ok());
+  EXPECT_EQ(Str("SELECT finished_at FROM rl_log"), "2024-05-06 07:09:10.999999");
+
+  RunRecord b = a;
+  b.run_id = "ffffffffffffffffffffffffffffffff";
+  b.stream = "s2";
+  b.started_at = "2024-05-06 08:00:00.000000";
+  b.finished_at.clear();
+  b.status = "running";
+  b.error.clear();
+  ASSERT_TRUE(store->StartRun(b).ok());
+  RunRecord c = a;
+  c.run_id = "11111111111111111111111111111111";
+  c.started_at = "2024-05-07 00:00:00.500000";
+  c.finished_at = "2024-05-07 00:00:01.000000";
+  c.status = "succeeded";
+  c.error.clear();
+  ASSERT_TRUE(store->StartRun(c).ok());
+
+  auto all = store->ListRuns("", 10);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  ASSERT_EQ(all->size(), 3u);  // newest first
+  ExpectSameRun((*all)[0], c);
+  ExpectSameRun((*all)[1], b);
+  ExpectSameRun((*all)[2], a);
+  auto s1 = store->ListRuns("s1", 10);
+  ASSERT_TRUE(s1.ok());
+  ASSERT_EQ(s1->size(), 2u);
+  EXPECT_EQ((*s1)[0].run_id, c.run_id);
+  EXPECT_EQ((*s1)[1].run_id, a.run_id);
+  auto s1_upper = store->ListRuns("S1", 10);  // streams compare exactly
+  ASSERT_TRUE(s1_upper.ok());
+  EXPECT_TRUE(s1_upper->empty());
+  auto limited = store->ListRuns("", 1);
+  ASSERT_TRUE(limited.ok());
+  ASSERT_EQ(limited->size(), 1u);
+  EXPECT_EQ((*limited)[0].run_id, c.run_id);
+  auto none = store->ListRuns("nope", 10);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+}
+
+TEST_F(MysqlStateTest, HostileStateTableNamesStayNames) {
+  const StateTables t{"st`a'te\"; DROP TABLE st_victim; --", "lo`g.x y"};
+  DropTables(t);
+  Sql("DROP TABLE IF EXISTS st_victim");
+  Sql("CREATE TABLE st_victim (id INT)");
+  auto store = StoreOf("table=st_h_target", t);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  EXPECT_EQ(Tables(t.state), 1);
+  EXPECT_EQ(Tables(t.run_log), 1);
+  EXPECT_EQ(Tables("st_victim"), 1);
+  EXPECT_EQ(Tables("x y"), 0);
+  StreamState s{"str`eam'\"", "k`", "int64", "5", AllBytes()};
+  ASSERT_TRUE((*store)->SaveState(s).ok());
+  ExpectSameState(*(*store)->LoadState(s.stream), s);
+  RunRecord r;
+  r.run_id = "a";
+  r.stream = s.stream;
+  r.started_at = "2024-01-01 00:00:00.000000";
+  r.status = "running";
+  ASSERT_TRUE((*store)->StartRun(r).ok());
+  ASSERT_TRUE((*store)->FinishRun(r).ok());
+  auto runs = (*store)->ListRuns(s.stream, 5);
+  ASSERT_TRUE(runs.ok()) << runs.status().ToString();
+  ASSERT_EQ(runs->size(), 1u);
+  ExpectSameRun((*runs)[0], r);
+  DropTables(t);
+  Sql("DROP TABLE st_victim");
+}
+
+TEST_F(MysqlStateTest, StateTablesCannotBeTheTargetStageOrLedger) {
+  DropTables(StateTables{"ok_state", "ok_log"});
+  Sql("DROP TABLE IF EXISTS same");
+  const std::string custom = "table=st_tgt&ledger=my_ledger";
+  for (const auto& [options, t] : std::vector<std::pair<std::string, StateTables>>{
+           {"table=st_tgt", {"st_tgt", "ok_log"}},
+           {"table=st_tgt", {"ok_state", "ST_TGT"}},
+           {"table=st_tgt", {"st_tgt__sluice_stage", "ok_log"}},
+           {"table=st_tgt", {"ok_state", "st_tgt__sluice_old"}},
+           {"table=st_tgt", {"_sluice_ledger", "ok_log"}},
+           {custom, {"ok_state", "my_ledger"}},
+           {"table=st_tgt", {"same", "same"}},
+           // The state tables go to the target's database: `db.t` checks there.
+           {"table=sluice_test.st_tgt", {"st_tgt", "ok_log"}},
+       }) {
+    auto store = StoreOf(options, t);
+    ASSERT_FALSE(store.ok()) << options << ": " << t.state << " / " << t.run_log;
+    EXPECT_EQ(store.status().code(), StatusCode::kInvalidArgument) << store.status().ToString();
+    const std::string& msg = store.status().message();
+    EXPECT_TRUE(msg.find("cannot be the target") != std::string::npos ||
+                msg.find("must differ") != std::string::npos)
+        << msg;
+  }
+  EXPECT_EQ(Tables("ok_state"), 0);
+  EXPECT_EQ(Tables("ok_log"), 0);
+  EXPECT_EQ(Tables("same"), 0);
+  // Names that collide with nothing are accepted.
+  auto fine = StoreOf(custom, StateTables{"ok_state", "ok_log"});
+  ASSERT_TRUE(fine.ok()) << fine.status().ToString();
+  EXPECT_EQ(Tables("ok_state"), 1);
+  DropTables(StateTables{"ok_state", "ok_log"});
+}
+
+class MysqlStateWriterTest : public MysqlStateTest,
+                             public ::testing::WithParamInterface<const char*> {};
+INSTANTIATE_TEST_SUITE_P(Options, MysqlStateWriterTest,
+                         ::testing::Values("mode=upsert", "mode=append&load=infile",
+                                           "mode=append&load=insert"),
+                         [](const ::testing::TestParamInfo<const char*>& p) {
+                           std::string s = p.param;
+                           for (char& ch : s) {
+                             if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+                           }
+                           return s;
+                         });
+
+TEST_P(MysqlStateWriterTest, StateCommitsAtomicallyWithThePart) {
+  const StateTables t{"w_state", "w_log"};
+  DropTables(t);
+  ResetAll("t_inc");
+  // v NOT NULL: KvBatch leaves v NULL for ids 3, 7, ... — a part holding
+  // such a row fails after its state statement ran.
+  Sql("CREATE TABLE t_inc (id BIGINT PRIMARY KEY, v VARCHAR(50) NOT NULL)");
+  auto sink = OpenSink(std::string("table=t_inc&") + GetParam(), KvSchema());
+  ASSERT_TRUE(sink.ok()) << sink.status().ToString();
+  auto opened = (*sink)->OpenStateStore(t);  // after Open, as a run does
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  StateStore* store = opened->get();
+  auto w = (*sink)->NewWriter();
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+
+  const StreamState s1{"inc", "id", "int64", "2", AllBytes()};
+  PartInfo p1{"p1", "s", 1, 3, &s1};
+  auto r1 = (*w)->ApplyPart(p1, {KvBatch(0, 3, "a")});
+  ASSERT_TRUE(r1.ok()) << r1.status().ToString();
+  EXPECT_EQ(*r1, ApplyOutcome::kApplied);
+  ExpectSameState(*store->LoadState("inc"), s1);
+  EXPECT_EQ(Contents("t_inc"), KvText(0, 3, "a"));
+
+  // Rows 4..7: row 7 violates NOT NULL. Nothing of the part stays: no rows,
+  // no ledger row, and the state is still s1.
+  const StreamState s2{"inc", "id", "int64", "7", "digests of the failed part"};
+  PartInfo p2{"p2", "s", 2, 4, &s2};
+  auto r2 = (*w)->ApplyPart(p2, {KvBatch(4, 4, "b")});
+  ASSERT_FALSE(r2.ok());
+  ExpectSameState(*store->LoadState("inc"), s1);
+  EXPECT_EQ(Contents("t_inc"), KvText(0, 3, "a"));
+  EXPECT_EQ(LedgerParts("t_inc"), "p1");
+
+  // A part already in the ledger (an interrupted run applied it): skipped,
+  // but this run's state is stored.
+  const StreamState s3{"inc", "id", "int64", "2", ""};
+  PartInfo p1_again{"p1", "s", 1, 3, &s3};
+  auto r3 = (*w)->ApplyPart(p1_again, {KvBatch(0, 3, "changed")});
+  ASSERT_TRUE(r3.ok()) << r3.status().ToString();
+  EXPECT_EQ(*r3, ApplyOutcome::kAlreadyApplied);
+  ExpectSameState(*store->LoadState("inc"), s3);
+  EXPECT_EQ(Contents("t_inc"), KvText(0, 3, "a"));
+  EXPECT_EQ(LedgerParts("t_inc"), "p1");
+
+  // A part without state leaves the state alone.
+  auto r4 = (*w)->ApplyPart(PartInfo{"p4", "s", 4, 2}, {KvBatch(8, 2, "c")});
+  ASSERT_TRUE(r4.ok()) << r4.status().ToString();
+  ExpectSameState(*store->LoadState("inc"), s3);
+  EXPECT_EQ(Contents("t_inc"), KvText(0, 3, "a") + "," + KvText(8, 2, "c"));
+  DropTables(t);
+}
+
+TEST_F(MysqlStateTest, StoreOpenedBeforeOpenAndStateWithoutAStore) {
+  const StateTables t{"b_state", "b_log"};
+  DropTables(t);
+  ResetAll("t_inc_b");
+  auto sink = registry_.MakeSink(BaseUri() + "?table=t_inc_b&mode=upsert");
+  ASSERT_TRUE(sink.ok()) << sink.status().ToString();
+  auto store = (*sink)->OpenStateStore(t);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  ASSERT_TRUE((*sink)->Open(KvSchema()).ok());
+  auto w = (*sink)->NewWriter();
+  ASSERT_TRUE(w.ok());
+  const StreamState s{"b", "id", "int64", "1", AllBytes()};
+  Apply(w->get(), "x", KvBatch(0, 2, "v"), ApplyOutcome::kApplied);
+  auto r = (*w)->ApplyPart(PartInfo{"y", "s", 2, 1, &s}, {KvBatch(2, 1, "v")});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ExpectSameState(*(*store)->LoadState("b"), s);
+  EXPECT_EQ(Contents("t_inc_b"), KvText(0, 3, "v"));
+
+  // A part carrying state to a sink that never opened a store: an error,
+  // and the part is not applied.
+  ResetAll("t_inc_c");
+  auto plain = OpenSink("table=t_inc_c&mode=upsert", KvSchema());
+  ASSERT_TRUE(plain.ok());
+  auto pw = (*plain)->NewWriter();
+  ASSERT_TRUE(pw.ok());
+  auto bad = (*pw)->ApplyPart(PartInfo{"z", "s", 1, 1, &s}, {KvBatch(0, 1, "v")});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(Contents("t_inc_c"), "");
+  EXPECT_EQ(LedgerParts("t_inc_c"), "");
+  DropTables(t);
+}
+
+class MysqlLowerBoundTest : public MysqlTest {
+ protected:
+  // The ids `options` reads with SetLowerBound(column, bound), sorted; `pushed`
+  // gets SetLowerBound's answer.
+  Result<std::vector<int64_t>> IdsFrom(const std::string& options, const std::string& column,
+                                       const std::string& bound, bool* pushed = nullptr) {
+    SLUICE_ASSIGN_OR_RETURN(auto src, registry_.MakeSource(BaseUri() + "?" + options));
+    SLUICE_RETURN_NOT_OK(src->Open(SourceOptions{}));
+    SLUICE_ASSIGN_OR_RETURN(bool p, src->SetLowerBound(column, bound));
+    if (pushed) *pushed = p;
+    SLUICE_ASSIGN_OR_RETURN(auto splits, src->Plan(4));
+    splits_ = static_cast<int>(splits.size());
+    const int id_col = *src->schema()->FieldIndex("id");
+    std::vector<int64_t> ids;
+    for (const Split& s : splits) {
+      SLUICE_ASSIGN_OR_RETURN(auto reader, src->OpenSplit(s));
+      while (true) {
+        SLUICE_ASSIGN_OR_RETURN(auto batch, reader->Next());
+        if (!batch) break;
+        for (int64_t i = 0; i < batch->num_rows(); ++i) {
+          ids.push_back(batch->column(id_col).Value<int64_t>(i));
+        }
+      }
+    }
+    SLUICE_RETURN_NOT_OK(src->Close());
+    std::sort(ids.begin(), ids.end());
+    return ids;
+  }
+  static std::vector<int64_t> Range(int64_t from, int64_t to) {
+    std::vector<int64_t> out;
+    for (int64_t i = from; i <= to; ++i) out.push_back(i);
+    return out;
+  }
+  int splits_ = 0;
+};
+
+// Rows 1..10: dt = 2024-03-10 12:00:00 + id * 0.100001 s, ts the same
+// instant in UTC (inserted through a +05:30 session as local time),
+// d = 2024-01-01 + id days, n = id * 1000 - 5000; rows 11 and 12 hold
+// n = 2^53 and 2^53 + 1 (equal as doubles) and NULL dates.
+TEST_F(MysqlLowerBoundTest, ReturnsExactlyTheRowsAtOrAboveTheBound) {
+  Sql("DROP TABLE IF EXISTS t_lb");
+  Sql("CREATE TABLE t_lb (id BIGINT PRIMARY KEY, dt DATETIME(6) NULL, ts TIMESTAMP(6) NULL, "
+      "d DATE NULL, n BIGINT NOT NULL, s VARCHAR(10) NULL)");
+  Sql("SET time_zone = '+05:30'");
+  for (int id = 1; id <= 10; ++id) {
+    const std::string frac = std::to_string(id * 100001);
+    const std::string add = "INTERVAL " + frac + " MICROSECOND";
+    Sql("INSERT INTO t_lb VALUES (" + std::to_string(id) + ", '2024-03-10 12:00:00' + " + add +
+        ", '2024-03-10 17:30:00' + " + add + ", '2024-01-01' + INTERVAL " + std::to_string(id) +
+        " DAY, " + std::to_string(id * 1000 - 5000) + ", 'x')");
+  }
+  Sql("INSERT INTO t_lb VALUES (11, NULL, NULL, NULL, 9007199254740992, NULL), "
+      "(12, NULL, NULL, NULL, 9007199254740993, NULL)");
+  Sql("SET time_zone = '+00:00'");
+  // The stored TIMESTAMPs are the UTC instants (checked in a UTC session).
+  auto chk = admin_->QueryStored("SELECT ts FROM t_lb WHERE id = 5", "check");
+  ASSERT_TRUE(chk.ok());
+  EXPECT_STREQ(mysql_fetch_row(chk->get())[0], "2024-03-10 12:00:00.500005");
+
+  for (const char* opts : {"table=t_lb", "table=t_lb&min_split_rows=1&max_splits=4",
+                           "query=SELECT%20id,%20dt,%20ts,%20d,%20n%20FROM%20t_lb"}) {
+    SCOPED_TRACE(opts);
+    bool pushed = false;
+    // At the boundary: id 5's value equals the bound, id 4's is 0.1 s below.
+    auto dt = IdsFrom(opts, "dt", "2024-03-10T12:00:00.500005", &pushed);
+    ASSERT_TRUE(dt.ok()) << dt.status().ToString();
+    EXPECT_TRUE(pushed);
+    EXPECT_EQ(*dt, Range(5, 10));
+    auto dt2 = IdsFrom(opts, "dt", "2024-03-10T12:00:00.500006");
+    ASSERT_TRUE(dt2.ok());
+    EXPECT_EQ(*dt2, Range(6, 10));
+    auto dt3 = IdsFrom(opts, "dt", "2024-03-10T12:00:01");
+    ASSERT_TRUE(dt3.ok());
+    EXPECT_EQ(*dt3, Range(10, 10));  // 12:00:01.000010
+
+    // TIMESTAMP: the bound is UTC ("Z"), whatever session inserted the rows.
+    auto ts = IdsFrom(opts, "ts", "2024-03-10T12:00:00.700007Z", &pushed);
+    ASSERT_TRUE(ts.ok()) << ts.status().ToString();
+    EXPECT_TRUE(pushed);
+    EXPECT_EQ(*ts, Range(7, 10));
+    auto ts2 = IdsFrom(opts, "ts", "2024-03-10T12:00:00.700008Z");
+    ASSERT_TRUE(ts2.ok());
+    EXPECT_EQ(*ts2, Range(8, 10));
+    auto ts_all = IdsFrom(opts, "ts", "2024-03-10T06:30:00Z");  // 12:00 in +05:30
+    ASSERT_TRUE(ts_all.ok());
+    EXPECT_EQ(*ts_all, Range(1, 10));
+
+    auto d = IdsFrom(opts, "d", "2024-01-08", &pushed);
+    ASSERT_TRUE(d.ok()) << d.status().ToString();
+    EXPECT_TRUE(pushed);
+    EXPECT_EQ(*d, Range(7, 10));
+
+    auto n = IdsFrom(opts, "n", "-1000", &pushed);
+    ASSERT_TRUE(n.ok()) << n.status().ToString();
+    EXPECT_TRUE(pushed);
+    EXPECT_EQ(*n, Range(4, 12));
+    auto big = IdsFrom(opts, "n", "9007199254740993");
+    ASSERT_TRUE(big.ok());
+    EXPECT_EQ(*big, Range(12, 12));  // compared as integers, not doubles
+  }
+  // Key-range splits still cover the window once.
+  auto split = IdsFrom("table=t_lb&min_split_rows=1&max_splits=4", "id", "3");
+  ASSERT_TRUE(split.ok()) << split.status().ToString();
+  EXPECT_EQ(*split, Range(3, 12));
+  EXPECT_GT(splits_, 1);
+}
+
+TEST_F(MysqlLowerBoundTest, UnknownColumnsBadBoundsAndUnfilterableTypes) {
+  Sql("DROP TABLE IF EXISTS t_lb2");
+  Sql("CREATE TABLE t_lb2 (id BIGINT PRIMARY KEY, s VARCHAR(10), ts TIMESTAMP(6) NULL)");
+  Sql("INSERT INTO t_lb2 VALUES (1, 'a', '2024-01-01 00:00:00'), (2, 'B', '2024-01-02 00:00:00')");
+  auto src = registry_.MakeSource(BaseUri() + "?table=t_lb2");
+  ASSERT_TRUE(src.ok());
+  ASSERT_TRUE((*src)->Open(SourceOptions{}).ok());
+  auto missing = (*src)->SetLowerBound("no_such_col", "1");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(missing.status().message().find("no_such_col"), std::string::npos)
+      << missing.status().ToString();
+  auto garbage = (*src)->SetLowerBound("id", "1; DROP TABLE t_lb2");
+  ASSERT_FALSE(garbage.ok());
+  EXPECT_EQ(garbage.status().code(), StatusCode::kInvalidArgument);
+  auto bad_ts = (*src)->SetLowerBound("ts", "2024-01-01' OR '1");
+  ASSERT_FALSE(bad_ts.ok());
+  // A string column: the server's collation is not sluice's byte order.
+  bool pushed = true;
+  auto str = IdsFrom("table=t_lb2", "s", "a", &pushed);
+  ASSERT_TRUE(str.ok()) << str.status().ToString();
+  EXPECT_FALSE(pushed);
+  EXPECT_EQ(*str, Range(1, 2));  // unfiltered: the runtime filters
+  // Below TIMESTAMP's range: not pushed (all rows qualify anyway).
+  auto early = IdsFrom("table=t_lb2", "ts", "1969-12-31T23:55:00Z", &pushed);
+  ASSERT_TRUE(early.ok()) << early.status().ToString();
+  EXPECT_FALSE(pushed);
+  EXPECT_EQ(*early, Range(1, 2));
+  Sql("DROP TABLE t_lb2");
 }
 
 }  // namespace
