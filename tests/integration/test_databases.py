@@ -31,8 +31,8 @@ readers of e2e.py (dbs.py for the servers): nothing is checked with sluice.
    servers that script runs. Stopping a server disturbs anything else using
    it at that moment (e.g. other ctest tests run in parallel with -j).
 
-Known bugs are strict xfails, each confined to a small table of its own
-(floats) so that the rest of the matrix keeps checking everything.
+Float32 edge values (7-9 significant digits, FLT_MAX) have a table of their
+own (floats) in every server direction.
 """
 
 import json
@@ -448,10 +448,10 @@ F32_EDGES = [F32_MAX, -F32_MAX, 1.1754943508222875e-38, 16777216.0, 0.1, 3.14159
 def floats_table(system):
     """float32 values whose shortest text has 7-9 significant digits, and FLT_MAX.
 
-    Kept apart from `types` so that the two float32 bugs below fail this case
-    alone (strict xfails), not every case of the matrix: `types` holds float32
-    values with at most 6 significant digits in MariaDB, and none within one
-    ulp of FLT_MAX.
+    Kept apart from `types` (which holds float32 values with at most 6
+    significant digits in MariaDB, and none within one ulp of FLT_MAX) since
+    these once failed on their own: the MySQL text protocol printing FLOAT
+    with 6 digits, and FLT_MAX's shortest text parsing above FLT_MAX.
     """
     return Table("floats", [Col("id", "int64", "bigint PRIMARY KEY" if system == "pg" else
                                 "BIGINT PRIMARY KEY"),
@@ -541,23 +541,8 @@ def src_uri(servers, src):
 # ---------------------------------------------------------------------------
 # 1a. server -> server
 
-# Known bugs, each confined to its own small table (see floats_table).
-F32_TO_MYSQL_XFAIL = pytest.mark.xfail(strict=True, reason=(
-    "float32 FLT_MAX (3.4028234663852886e+38, PostgreSQL real '3.4028235e38') into a MariaDB "
-    "FLOAT column: the sink sends the float's shortest text '3.4028235e+38', which the server "
-    "parses as a double above FLT_MAX -> 'Out of range value for column' (LOAD DATA and "
-    "load=insert alike); sending the float widened to double (17 digits) would be exact"))
-MYSQL_FLOAT_READ_XFAIL = pytest.mark.xfail(strict=True, reason=(
-    "the MySQL source reads FLOAT columns over the text protocol, where the server prints "
-    "6 significant digits: FLOAT 16777216 reads as 16777200, 3.1415927 as 3.14159, "
-    "123456.789 as 123457, FLT_MAX as 3.40282e+38 - silent loss of precision, exit 0 (should "
-    "read CAST(col AS DOUBLE), exact for every float, or use the binary protocol)"))
 def case_marks(src_sys, dst, table):
-    """dst: 'pg' / 'my' for a server, else a file format."""
-    if table == "floats" and src_sys == "my":
-        return [MYSQL_FLOAT_READ_XFAIL]
-    if table == "floats" and dst == "my":
-        return [F32_TO_MYSQL_XFAIL]
+    """dst: 'pg' / 'my' for a server, else a file format. No known bugs left."""
     return []
 
 

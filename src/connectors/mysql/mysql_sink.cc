@@ -352,7 +352,9 @@ class MysqlSinkWriter final : public SinkWriter {
                                        plan_->schema->field(c).name +
                                        ": MySQL cannot store NaN or infinity");
           }
-          AppendText(col, i, out);
+          // A float as its exact double: the float's shortest text can
+          // parse above FLT_MAX ('3.4028235e+38') and be refused.
+          AppendDouble(d, out);
           break;
         }
         case TypeId::kBool:
@@ -410,7 +412,9 @@ class MysqlSinkWriter final : public SinkWriter {
                                        plan_->schema->field(c).name +
                                        ": MySQL cannot store NaN or infinity");
           }
-          AppendText(col, i, out);
+          // A float as its exact double: the float's shortest text can
+          // parse above FLT_MAX ('3.4028235e+38') and be refused.
+          AppendDouble(d, out);
           break;
         }
         case TypeId::kBool:

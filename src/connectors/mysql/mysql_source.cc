@@ -391,6 +391,22 @@ class MysqlSource final : public Source {
       }
     }
     if (pk_columns_ != 1 || cfg_.table.empty()) split_key_.clear();
+    // The text protocol prints FLOAT with 6 significant digits (16777216 as
+    // 16777200); the same value as a DOUBLE expression prints exactly, and
+    // narrows back to the identical float.
+    const bool has_float = std::any_of(plan->columns.begin(), plan->columns.end(),
+                                       [](const Column& c) { return c.decode == Decode::kFloat32; });
+    if (has_float) {
+      std::string list;
+      for (const Column& c : plan->columns) {
+        const std::string q = "sluice_f." + MysqlQuoteIdent(c.name);
+        list += (list.empty() ? "" : ", ") +
+                (c.decode == Decode::kFloat32 ? "(" + q + " + 0E0) AS " + MysqlQuoteIdent(c.name) : q);
+      }
+      plan->select = "SELECT " + list + " FROM " +
+                     (cfg_.table.empty() ? "(" + plan->select + ")" : MysqlQuoteTable(cfg_.table)) +
+                     " AS sluice_f";
+    }
     auto schema = std::make_shared<Schema>(std::move(out_fields));
     SLUICE_RETURN_NOT_OK(schema->Validate());
     plan->schema = std::move(schema);
