@@ -410,6 +410,7 @@ int CmdImport(const ParsedArgs& args) {
   pipeline::RunStats stats;
   stats.source = Redact(from);
   stats.destination = Redact(dst);
+  stats.output_type = Uri::Parse(dst)->scheme;
   SLUICE_LOG(kInfo) << "import " << stats.source << " -> " << stats.destination;
   const int code = ExecuteRun(*setup, "import", [&](pipeline::RunOptions& o, pipeline::RunStats* s) {
     return pipeline::RunImport(subscriber->get(), sink->get(), o, s);

@@ -342,6 +342,7 @@ class Demo {
       st = Step("import", parts_uri, target_uri, [&](pipeline::RunOptions& ro, pipeline::RunStats* s) {
         SLUICE_ASSIGN_OR_RETURN(auto subscriber, reg.MakeSubscriber(parts_uri));
         SLUICE_ASSIGN_OR_RETURN(auto sink, reg.MakeSink(target_uri, sink_opts));
+        s->output_type = "sqlite";
         return pipeline::RunImport(subscriber.get(), sink.get(), ro, s);
       });
     }

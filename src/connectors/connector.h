@@ -221,7 +221,11 @@ struct PartEncoding {
   enum class Format {
     kPart,  // the native part format (Arrow IPC stream + sluice header)
     kTdtp,  // TDTP XML packets, for consumers built on the TDTP framework
-            // (no end part: TDTP has none; TotalParts = 0 while streaming)
+            // (no end part: TDTP has none; TotalParts = 0 while streaming).
+            // After the last packet the runtime calls Publish once more
+            // with PartMeta::end_of_stream, total_parts and no bytes: the
+            // publisher may finalize what it sent (a directory rewrites its
+            // packets with <TotalParts> as _part_N_of_T) or ignore it.
   };
   Format format = Format::kPart;
   std::string table_name = "data";  // kTdtp: <TableName>, and the file name stem

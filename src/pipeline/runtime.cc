@@ -586,8 +586,23 @@ Status ExportStages(Source* source, PartPublisher* publisher, const RunOptions& 
       if (!publish(*p)) return;
     }
     // A stopped run gets no end part: the stream stays visibly incomplete.
-    // TDTP has no end part at all.
-    if (control->stopped() || tdtp) return;
+    if (control->stopped()) return;
+    if (tdtp) {
+      // TDTP has no end part; the publisher is told the total instead (no
+      // bytes), so it can finalize the packets it streamed (<TotalParts>,
+      // names _part_N_of_T). Not when a packet was skipped: the set has a gap.
+      if (sums.empty() || skips->count() > 0) return;
+      PartMeta end;
+      end.stream_id = stream_id;
+      end.total_parts = static_cast<int64_t>(sums.size());
+      end.part_number = end.total_parts + 1;
+      end.rows = 0;
+      end.end_of_stream = true;
+      Status st = WithRetries(options, *control, counters, "finalizing the TDTP packets",
+                              [&] { return publisher->Publish(end, {}); });
+      if (!st.ok()) control->Fail(std::move(st).WithContext("finalizing the TDTP packets"));
+      return;
+    }
     part::PartHeader end;
     end.kind = part::PartKind::kEnd;
     end.stream_id = stream_id;
@@ -1274,7 +1289,7 @@ Status RunImport(PartSubscriber* subscriber, Sink* sink, const RunOptions& optio
   Counters counters;
   SkipLog skips;
   stats->command = "import";
-  stats->output_type = subscriber->kind();
+  // The output is the sink; the caller names it (a Sink has no kind()).
   StateSession session(options.state, "import");
   Importer importer(subscriber, sink, options, &control, &counters, &skips, &session);
   Opened opened;

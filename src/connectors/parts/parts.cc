@@ -120,6 +120,9 @@ class DirectoryPublisher final : public PartPublisher {
   Status Open() override { return EnsureDirectory(dir_); }
 
   Status Publish(const PartMeta& meta, std::string_view bytes) override {
+    if (encoding_.format == PartEncoding::Format::kTdtp && meta.end_of_stream) {
+      return FinalizeTdtp(meta.total_parts);
+    }
     const std::string name =
         encoding_.format == PartEncoding::Format::kTdtp
             ? tdtp::PartFileName(encoding_.table_name, meta.part_number, meta.total_parts)
@@ -129,6 +132,35 @@ class DirectoryPublisher final : public PartPublisher {
 
   Status Flush() override { return fsync_ ? SyncDirectory(dir_) : Status::OK(); }
   Status Close() override { return Status::OK(); }
+
+  // The framework's final pass of a streaming export: every packet gets
+  // <TotalParts> and its final name (written whole, then the streamed name
+  // removed). A packet already final (a re-run of this step) is skipped.
+  Status FinalizeTdtp(int64_t total) {
+    for (int64_t n = 1; n <= total; ++n) {
+      const std::string from =
+          (fs::path(dir_) / tdtp::PartFileName(encoding_.table_name, n, 0)).string();
+      const std::string to =
+          (fs::path(dir_) / tdtp::PartFileName(encoding_.table_name, n, total)).string();
+      std::error_code ec;
+      if (!fs::exists(from, ec) && fs::exists(to, ec)) continue;
+      SLUICE_ASSIGN_OR_RETURN(auto buffer, ReadFile(from));
+      tdtp::EncodedPacket packet;
+      packet.header.table_name = encoding_.table_name;
+      packet.header.part_number = n;
+      packet.xml.assign(reinterpret_cast<const char*>(buffer->data()),
+                        static_cast<size_t>(buffer->size()));
+      Status st = tdtp::FinalizeStreamedPart(&packet, total);
+      if (!st.ok()) return st.WithContext("finalizing TDTP packet '" + from + "'");
+      SLUICE_RETURN_NOT_OK(WritePartFile(to, packet.xml, fsync_));
+      if (!fs::remove(from, ec) || ec) {
+        return Status::IOError("removing the streamed TDTP packet '" + from + "': " +
+                               (ec ? ec.message() : std::string("not found")));
+      }
+    }
+    return Flush();
+  }
+
   std::string kind() const override {
     return encoding_.format == PartEncoding::Format::kTdtp ? "TDTP packets (directory)"
                                                           : "parts (directory)";
