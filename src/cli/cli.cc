@@ -86,6 +86,9 @@ const std::vector<FlagSpec>& IncrementalFlags() {
        " so late-committing transactions are not missed; re-read unchanged rows are skipped"},
       {"key", 0, "COLS", "row identity a,b for de-duplication and upserts (default: primary key)"},
       {"state-table", 0, "TABLE", "watermark table in the destination (default sluice_state)"},
+      {"soft-delete", 0, "COL",
+       "rows whose COL is set (non-NULL, or true) delete the target row by key instead of being "
+       "written (upsert destinations: postgres, mysql, sqlite)"},
   };
   return flags;
 }
@@ -296,6 +299,19 @@ Status ParseStateFlags(const ParsedArgs& args, const std::string& command, const
     if (file.empty()) return Status::InvalidArgument("--state: empty file name");
     StateTables tables = state->tables;
     state->fallback_store = [file, tables]() { return OpenSqliteStateFile(file, tables); };
+  }
+  if (args.Has("soft-delete")) {
+    const std::string col = args.Get("soft-delete");
+    if (col.empty()) return Status::InvalidArgument("--soft-delete: empty column name");
+    if (!SinkHasOption(dst, "soft_delete")) {
+      return Status::InvalidArgument("--soft-delete: the destination " + Redact(dst) +
+                                     " cannot delete rows by key");
+    }
+    if (OptionGiven(dst, *dst_opts, "soft_delete")) {
+      return Status::InvalidArgument("--soft-delete and the destination option soft_delete= are "
+                                     "the same setting: give one");
+    }
+    dst_opts->emplace_back("soft_delete", col);
   }
   if (args.Has("incremental-key")) {
     pipeline::IncrementalOptions inc;

@@ -260,3 +260,30 @@ def test_a_failing_run_is_logged_with_its_error(pg, tmp_path):
     row = psql(f"SELECT status, error LIKE '%chk_v_check%', finished_at IS NOT NULL "
                f"FROM \"{SCHEMA}\".sluice_run_log WHERE destination LIKE '%chk'")
     assert row == "failed|t|t", row
+
+
+def test_soft_deleted_rows_leave_the_target(pg):
+    """--soft-delete deleted_at: a source row marked deleted removes its copy."""
+    psql(f'CREATE TABLE "{SCHEMA}".sd (id int PRIMARY KEY, v text, updated_at timestamptz NOT NULL, '
+         f'deleted_at timestamptz); '
+         f"INSERT INTO \"{SCHEMA}\".sd SELECT i, 'v' || i, timestamptz '2026-01-01' + i * interval '1 s', "
+         f"NULL FROM generate_series(1, 1000) i")
+    args = ["--incremental-key", "updated_at", "--lookback", "1m", "--soft-delete", "deleted_at",
+            "--stream", "sd", "-q", "--stats-json", "-"]
+    first = json.loads(run("copy", uri("sd"), uri("sd_copy"), *args, check=True).stdout)
+    assert first["rows"] == 1000
+    # The application soft-deletes two rows (bumping updated_at) and edits one.
+    psql(f"UPDATE \"{SCHEMA}\".sd SET deleted_at = now(), updated_at = timestamptz '2026-02-01' "
+         f"WHERE id IN (10, 500); UPDATE \"{SCHEMA}\".sd SET v = 'edited', "
+         f"updated_at = timestamptz '2026-02-01' WHERE id = 20")
+    second = json.loads(run("copy", uri("sd"), uri("sd_copy"), *args, check=True).stdout)
+    assert second["rows"] == 3
+    assert psql(f'SELECT count(*), sum((v = \'edited\')::int) FROM "{SCHEMA}".sd_copy') == "998|1"
+    assert psql(f'SELECT count(*) FROM "{SCHEMA}".sd_copy WHERE id IN (10, 500)') == "0"
+    # The target equals the source's live rows.
+    live = psql(f'SELECT md5(string_agg(id || v, \',\' ORDER BY id)) FROM "{SCHEMA}".sd '
+                f'WHERE deleted_at IS NULL')
+    assert psql(f'SELECT md5(string_agg(id || v, \',\' ORDER BY id)) FROM "{SCHEMA}".sd_copy') == live
+    # A destination that cannot delete by key is refused up front.
+    r = run("copy", uri("sd"), "file:///tmp/never.csv", "--soft-delete", "deleted_at")
+    assert r.returncode == 2 and "cannot delete rows by key" in r.stderr, r.stderr

@@ -189,3 +189,25 @@ def test_mariadb_to_postgres(servers):
     assert stored == [["2026-03-01T12:06:40.500000"]], stored
     r = run("runs", pg_uri("pdst"), "--json", check=True)
     assert [json.loads(x)["rows_written"] for x in r.stdout.splitlines()] == [101, 0, 3000]
+
+
+def test_soft_delete_into_mariadb(servers):
+    mariadb("CREATE TABLE sd (id BIGINT PRIMARY KEY, payload VARCHAR(100) NOT NULL, "
+            "updated_at DATETIME(6) NOT NULL, is_deleted TINYINT(1) NOT NULL DEFAULT 0); "
+            "INSERT INTO sd SELECT seq, CONCAT('p', seq), "
+            "TIMESTAMP'2026-01-01 00:00:00' + INTERVAL seq SECOND, 0 FROM seq_1_to_3000")
+    extra = ("--soft-delete", "is_deleted", "--stream", "sd")
+    first = copy(my_uri("sd"), my_uri("sd_copy"), "updated_at", "1m", *extra)
+    assert first["rows"] == 3000
+    # Flag two rows deleted (boolean column: true deletes, false keeps).
+    mariadb("UPDATE sd SET is_deleted = 1, updated_at = '2026-03-01' WHERE id IN (7, 2999); "
+            "UPDATE sd SET payload = 'kept', updated_at = '2026-03-01' WHERE id = 8")
+    second = copy(my_uri("sd"), my_uri("sd_copy"), "updated_at", "1m", *extra)
+    assert second["rows"] == 3, second
+    assert mariadb("SELECT COUNT(*), SUM(payload = 'kept'), SUM(id IN (7, 2999)) FROM sd_copy") == \
+        [["2998", "1", "0"]]
+    # The same into PostgreSQL.
+    copy(my_uri("sd"), pg_uri("sd_pg"), "updated_at", "1m", "--soft-delete", "is_deleted",
+         "--stream", "sd_pg")
+    assert psql(f'SELECT count(*) FROM "{SCRATCH}".sd_pg WHERE id IN (7, 2999)') == [["0"]]
+    assert psql(f'SELECT count(*) FROM "{SCRATCH}".sd_pg') == [["2998"]]

@@ -56,6 +56,7 @@ struct SinkConfig {
   bool create = true;
   std::string ledger = "_sluice_ledger";
   Load load = Load::kAuto;
+  std::string soft_delete;  // upsert: flagged rows delete their key's row
 };
 
 struct WritePlan {
@@ -67,6 +68,11 @@ struct WritePlan {
   std::string load_sql;       // LOAD DATA LOCAL INFILE ...; empty: INSERT only
   std::string target;         // the ledger's `target` value
   std::string state_table;    // set by OpenStateStore: where PartInfo::state goes
+  // upsert with soft_delete=: the flag column; a flagged row's key goes into
+  // "DELETE FROM `t` WHERE (`k`, ...) IN (" instead of the INSERT.
+  int soft_delete_index = -1;
+  std::vector<int> key_columns;
+  std::string delete_prefix;
   std::shared_ptr<const Schema> schema;
 };
 
@@ -277,10 +283,16 @@ class MysqlSinkWriter final : public SinkWriter {
       SLUICE_RETURN_NOT_OK(LoadData(batches, ctx));
       return ApplyOutcome::kApplied;
     }
-    std::string sql;
+    std::string sql, del;
     int64_t row_base = 0;
     for (const RecordBatch& b : batches) {
       for (int64_t i = 0; i < b.num_rows(); ++i) {
+        if (plan_->soft_delete_index >= 0 && IsDeleted(b, i)) {
+          del += del.empty() ? plan_->delete_prefix : std::string(",");
+          SLUICE_RETURN_NOT_OK(AppendRow(b, i, row_base + i, ctx, &del, &plan_->key_columns));
+          if (del.size() >= kMaxStatementBytes) SLUICE_RETURN_NOT_OK(FlushDeletes(&del, ctx));
+          continue;
+        }
         sql += sql.empty() ? plan_->insert_prefix : std::string(",");
         SLUICE_RETURN_NOT_OK(AppendRow(b, i, row_base + i, ctx, &sql));
         if (sql.size() >= kMaxStatementBytes) SLUICE_RETURN_NOT_OK(Flush(&sql, ctx));
@@ -288,6 +300,7 @@ class MysqlSinkWriter final : public SinkWriter {
       row_base += b.num_rows();
     }
     SLUICE_RETURN_NOT_OK(Flush(&sql, ctx));
+    SLUICE_RETURN_NOT_OK(FlushDeletes(&del, ctx));
     return ApplyOutcome::kApplied;
   }
 
@@ -393,11 +406,28 @@ class MysqlSinkWriter final : public SinkWriter {
     return st;
   }
 
+  bool IsDeleted(const RecordBatch& b, int64_t i) const {
+    const Column& flag = b.column(plan_->soft_delete_index);
+    if (flag.IsNull(i)) return false;
+    return flag.type.id != TypeId::kBool || flag.BoolValue(i);
+  }
+
+  Status FlushDeletes(std::string* sql, const std::string& ctx) {
+    if (sql->empty()) return Status::OK();
+    sql->push_back(')');
+    Status st = conn_->Exec(*sql, ctx + ": deleting soft-deleted rows");
+    sql->clear();
+    return st;
+  }
+
+  // "(v1,v2,...)": every column, or only `columns`.
   Status AppendRow(const RecordBatch& b, int64_t i, int64_t row, const std::string& ctx,
-                   std::string* out) {
+                   std::string* out, const std::vector<int>* columns = nullptr) {
     out->push_back('(');
-    for (int c = 0; c < b.num_columns(); ++c) {
-      if (c) out->push_back(',');
+    const int ncols = columns ? static_cast<int>(columns->size()) : b.num_columns();
+    for (int j = 0; j < ncols; ++j) {
+      const int c = columns ? (*columns)[static_cast<size_t>(j)] : j;
+      if (j) out->push_back(',');
       const Column& col = b.column(c);
       if (col.IsNull(i)) {
         out->append("NULL");
@@ -591,6 +621,23 @@ class MysqlSink final : public Sink {
       }
       plan->insert_suffix = " ON DUPLICATE KEY UPDATE " + updates;
     }
+    if (!cfg_.soft_delete.empty()) {
+      if (cfg_.mode != Mode::kUpsert) {
+        return Status::InvalidArgument(where_ + ": soft_delete= needs mode=upsert (deletes go by key)");
+      }
+      auto flag = schema->FieldIndex(cfg_.soft_delete);
+      if (!flag) {
+        return Status::InvalidArgument(where_ + ": soft_delete column \"" + cfg_.soft_delete +
+                                       "\" is not in the schema");
+      }
+      plan->soft_delete_index = *flag;
+      plan->key_columns = schema->PrimaryKeyIndices();
+      std::string keys;
+      for (int k : plan->key_columns) {
+        keys += (keys.empty() ? "" : ", ") + MysqlQuoteIdent(schema->field(k).name);
+      }
+      plan->delete_prefix = "DELETE FROM " + dest + " WHERE (" + keys + ") IN (";
+    }
     if (cfg_.mode != Mode::kUpsert && cfg_.load != Load::kInsert) {
       bool server_allows = false;
       if (auto r = conn->QueryStored("SELECT @@local_infile", where_ + ": checking local_infile"); r.ok()) {
@@ -776,6 +823,9 @@ const OptionSpecs& MysqlSinkOptionSpecs() {
        {"auto", "infile", "insert"}},
       {"ledger", OptionType::kString, "_sluice_ledger",
        "table recording applied part ids (exactly-once re-runs)"},
+      {"soft_delete", OptionType::kString, "",
+       "upsert: rows whose COLUMN is set (non-NULL, or true) delete the target row by key "
+       "instead of being written"},
   };
   return specs;
 }
@@ -792,6 +842,7 @@ Result<std::unique_ptr<Sink>> MakeMysqlSink(const Uri& uri, const Options& optio
              : mode == "truncate-insert" ? Mode::kTruncateInsert
                                          : Mode::kAppend;
   cfg.create = options.GetBool("create");
+  cfg.soft_delete = options.GetString("soft_delete");
   cfg.ledger = options.GetString("ledger");
   if (cfg.ledger.empty()) return Status::InvalidArgument("mysql sink: ledger= must not be empty");
   if (cfg.ledger == cfg.table) {

@@ -10,6 +10,7 @@
 // exactly the parts that committed and skips them.
 #include <algorithm>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,9 @@ struct SinkConfig {
   std::string rel;
   Mode mode = Mode::kAppend;
   std::vector<std::string> key;
+  // upsert: rows whose column is set (non-NULL; true for a boolean) delete
+  // the target row with their key instead of being written.
+  std::string soft_delete;
   bool create = true;
   std::string ledger = "_sluice_ledger";
   int writers = 4;
@@ -247,6 +251,17 @@ class PostgresSink final : public Sink {
       return Status::InvalidArgument(where_ + ": mode=upsert needs key columns: give key=a,b, or a "
                                               "source with a primary key");
     }
+    std::optional<int> deleted_index;
+    if (!cfg_.soft_delete.empty()) {
+      if (cfg_.mode != Mode::kUpsert) {
+        return Status::InvalidArgument(where_ + ": soft_delete= needs mode=upsert (deletes go by key)");
+      }
+      deleted_index = schema->FieldIndex(cfg_.soft_delete);
+      if (!deleted_index) {
+        return Status::InvalidArgument(where_ + ": soft_delete column \"" + cfg_.soft_delete +
+                                       "\" is not in the schema");
+      }
+    }
 
     SLUICE_RETURN_NOT_OK(
         Exec("CREATE TABLE IF NOT EXISTS " + qledger_ +
@@ -295,9 +310,34 @@ class PostgresSink final : public Sink {
         }
         // DISTINCT ON keeps one row per key (the last one COPY appended: the
         // highest ctid), as ON CONFLICT cannot touch a row twice.
-        plan->upsert_sql = "INSERT INTO " + qtable_ + " (" + cols + ") SELECT DISTINCT ON (" + keys + ") " +
-                           cols + " FROM " + tmp + " ORDER BY " + keys + ", ctid DESC ON CONFLICT (" +
-                           keys + ") " + (sets.empty() ? "DO NOTHING" : "DO UPDATE SET " + sets);
+        const std::string conflict =
+            " ON CONFLICT (" + keys + ") " + (sets.empty() ? "DO NOTHING" : "DO UPDATE SET " + sets);
+        if (!deleted_index) {
+          plan->upsert_sql = "INSERT INTO " + qtable_ + " (" + cols + ") SELECT DISTINCT ON (" + keys +
+                             ") " + cols + " FROM " + tmp + " ORDER BY " + keys + ", ctid DESC" +
+                             conflict;
+        } else {
+          // Soft deletes: the newest version of each key either deletes the
+          // target row (flag set) or is upserted, in one statement.
+          const Field& flag = schema->field(*deleted_index);
+          const std::string f = "l." + PgQuoteIdent(flag.name);
+          const std::string is_deleted =
+              flag.type.id == TypeId::kBool ? f + " IS TRUE" : f + " IS NOT NULL";
+          std::string match;
+          for (const std::string& k : key) {
+            match += (match.empty() ? "" : " AND ") + std::string("t.") + PgQuoteIdent(k) + " = l." +
+                     PgQuoteIdent(k);
+          }
+          std::string lcols;
+          for (const Field& fld : schema->fields()) {
+            lcols += (lcols.empty() ? "" : ", ") + std::string("l.") + PgQuoteIdent(fld.name);
+          }
+          plan->upsert_sql = "WITH l AS MATERIALIZED (SELECT DISTINCT ON (" + keys + ") " + cols +
+                             " FROM " + tmp + " ORDER BY " + keys + ", ctid DESC), gone AS (DELETE FROM " +
+                             qtable_ + " t USING l WHERE " + match + " AND " + is_deleted +
+                             " RETURNING 1) INSERT INTO " + qtable_ + " (" + cols + ") SELECT " + lcols +
+                             " FROM l WHERE NOT (" + is_deleted + ")" + conflict;
+        }
         dest = tmp;
       }
     }
@@ -473,6 +513,9 @@ const OptionSpecs& PostgresSinkOptionSpecs() {
        "into it at commit (keeps the table, its grants and dependent views)",
        {"append", "upsert", "replace", "truncate-insert"}},
       {"key", OptionType::kString, "", "key columns a,b (default: the source's primary key)"},
+      {"soft_delete", OptionType::kString, "",
+       "upsert: rows whose COLUMN is set (non-NULL, or true) delete the target row by key "
+       "instead of being written"},
       {"create", OptionType::kBool, "true", "create the table when it does not exist"},
       {"ledger", OptionType::kString, "_sluice_ledger",
        "table recording applied part ids (in the target's schema)"},
@@ -503,6 +546,7 @@ Result<std::unique_ptr<Sink>> MakePostgresSink(const Uri& uri, const Options& op
              : mode == "truncate-insert" ? Mode::kTruncateInsert
                                          : Mode::kAppend;
   cfg.key = SplitList(options.GetString("key"));
+  cfg.soft_delete = options.GetString("soft_delete");
   cfg.create = options.GetBool("create");
   cfg.ledger = options.GetString("ledger");
   if (cfg.ledger.empty()) return Status::InvalidArgument("postgres sink: ledger= must not be empty");

@@ -42,6 +42,9 @@ const OptionSpecs& SqliteSinkOptionSpecs() {
        {"append", "replace", "upsert"}},
       {"key", OptionType::kString, "",
        "comma-separated key columns for upsert (default: the schema's primary key)"},
+      {"soft_delete", OptionType::kString, "",
+       "upsert: rows whose COLUMN is set (non-NULL, or true) delete the target row by key "
+       "instead of being written"},
       {"create", OptionType::kBool, "true", "create the table from the schema if it is missing"},
       {"ledger", OptionType::kString, "_sluice_ledger",
        "table remembering applied part ids (exactly-once delivery)"},

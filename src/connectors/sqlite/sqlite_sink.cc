@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 #include <mutex>
+#include <optional>
 
 #include "connectors/sqlite/sqlite.h"
 #include "connectors/sqlite/sqlite_db.h"
@@ -28,6 +29,7 @@ struct SinkConfig {
   std::string table;
   Mode mode = Mode::kAppend;
   std::string key;  // comma-separated, empty = schema primary key
+  std::string soft_delete;  // upsert: flagged rows delete their key's row
   bool create = true;
   std::string ledger = "_sluice_ledger";
   std::string journal_mode = "wal";
@@ -46,6 +48,11 @@ struct WritePlan {
   std::string insert_sql;
   std::string pragmas;  // run on every connection
   std::string state_table;  // set by OpenStateStore: where PartInfo::state goes
+  // upsert with soft_delete=: the flag column and the key columns of the
+  // DELETE a flagged row runs instead of its insert.
+  int soft_delete_index = -1;
+  std::vector<int> key;
+  std::string delete_sql;
   int64_t busy_timeout_ms = 30000;
   // SQLite admits one writer at a time; queueing this process's writers on a
   // mutex hands the lock over without busy-handler sleeps. Other processes
@@ -112,6 +119,9 @@ class SqliteWriter final : public SinkWriter {
                                                    plan->busy_timeout_ms));
     SLUICE_RETURN_NOT_OK(w->db_.Exec(plan->pragmas));
     SLUICE_ASSIGN_OR_RETURN(w->insert_, w->db_.Prepare(plan->insert_sql, true));
+    if (!plan->delete_sql.empty()) {
+      SLUICE_ASSIGN_OR_RETURN(w->delete_, w->db_.Prepare(plan->delete_sql, true));
+    }
     const std::string ledger = QuoteIdentifier(plan->ledger);
     SLUICE_ASSIGN_OR_RETURN(w->find_, w->db_.Prepare(
         "SELECT 1 FROM " + ledger + " WHERE target = ?1 AND part_id = ?2", true));
@@ -161,9 +171,11 @@ class SqliteWriter final : public SinkWriter {
     int64_t row_in_part = 0;
     for (const RecordBatch& batch : batches) {
       for (int64_t r = 0; r < batch.num_rows(); ++r, ++row_in_part) {
-        Status st = InsertRow(batch, r);
+        const bool deleted = plan_->soft_delete_index >= 0 && IsDeleted(batch, r);
+        Status st = deleted ? DeleteRow(batch, r) : InsertRow(batch, r);
         if (!st.ok()) {
           insert_.Reset();
+          if (delete_) delete_.Reset();
           return st.WithContext(ctx + ", row " + std::to_string(row_in_part));
         }
       }
@@ -210,13 +222,26 @@ class SqliteWriter final : public SinkWriter {
   // Binds row `r` and inserts it. Text and blobs are bound SQLITE_STATIC:
   // they point into the batch or into scratch_, both unchanged until the
   // statement has been stepped and reset.
-  Status InsertRow(const RecordBatch& batch, int64_t r) {
-    sqlite3_stmt* stmt = insert_.get();
-    const int n = batch.num_columns();
+  bool IsDeleted(const RecordBatch& batch, int64_t r) const {
+    const Column& flag = batch.column(plan_->soft_delete_index);
+    if (flag.IsNull(r)) return false;
+    return flag.type.id != TypeId::kBool || flag.BoolValue(r);
+  }
+
+  Status InsertRow(const RecordBatch& batch, int64_t r) { return StepRow(&insert_, batch, r, nullptr); }
+  Status DeleteRow(const RecordBatch& batch, int64_t r) {
+    return StepRow(&delete_, batch, r, &plan_->key);
+  }
+
+  // Binds row r's values (every column, or `columns` as ?1..?k) and runs `st`.
+  Status StepRow(Statement* st, const RecordBatch& batch, int64_t r, const std::vector<int>* columns) {
+    sqlite3_stmt* stmt = st->get();
+    const int n = columns ? static_cast<int>(columns->size()) : batch.num_columns();
     int rc = SQLITE_OK;
-    for (int c = 0; c < n && rc == SQLITE_OK; ++c) {
+    for (int j = 0; j < n && rc == SQLITE_OK; ++j) {
+      const int c = columns ? (*columns)[static_cast<size_t>(j)] : j;
       const Column& col = batch.column(c);
-      const int idx = c + 1;
+      const int idx = j + 1;
       if (col.IsNull(r)) {
         rc = sqlite3_bind_null(stmt, idx);
         continue;
@@ -302,9 +327,9 @@ class SqliteWriter final : public SinkWriter {
           break;
       }
     }
-    if (rc != SQLITE_OK) return insert_.Error(rc).WithContext("binding values");
+    if (rc != SQLITE_OK) return st->Error(rc).WithContext("binding values");
     rc = sqlite3_step(stmt);
-    if (rc != SQLITE_DONE) return insert_.Error(rc);
+    if (rc != SQLITE_DONE) return st->Error(rc);
     sqlite3_reset(stmt);
     return Status::OK();
   }
@@ -373,7 +398,7 @@ class SqliteWriter final : public SinkWriter {
 
   std::shared_ptr<WritePlan> plan_;
   Database db_;
-  Statement insert_, find_, record_;
+  Statement insert_, delete_, find_, record_;
   std::vector<std::string> scratch_;
 };
 
@@ -476,6 +501,27 @@ class SqliteSink final : public Sink {
       for (int k : key) keys += (keys.empty() ? "" : ", ") + QuoteIdentifier(schema->field(k).name);
       plan->insert_sql += " ON CONFLICT (" + keys + ") DO " +
                           (updates.empty() ? "NOTHING" : "UPDATE SET " + updates);
+    }
+    if (!cfg_.soft_delete.empty()) {
+      if (cfg_.mode != Mode::kUpsert) {
+        return Status::InvalidArgument(Where() + ": soft_delete= needs mode=upsert (deletes go by key)");
+      }
+      std::optional<int> flag;
+      for (int i = 0; i < schema->num_fields(); ++i) {
+        if (EqualsNoCase(schema->field(i).name, cfg_.soft_delete)) flag = i;
+      }
+      if (!flag) {
+        return Status::InvalidArgument(Where() + ": soft_delete column '" + cfg_.soft_delete +
+                                       "' is not in the schema");
+      }
+      plan->soft_delete_index = *flag;
+      plan->key = key;
+      std::string where;
+      for (size_t j = 0; j < key.size(); ++j) {
+        where += (j ? " AND " : "") + QuoteIdentifier(schema->field(key[j]).name) + " = ?" +
+                 std::to_string(j + 1);
+      }
+      plan->delete_sql = "DELETE FROM " + QuoteIdentifier(plan->target) + " WHERE " + where;
     }
     plan->state_table = state_table_;
     plan_ = std::move(plan);
@@ -743,6 +789,7 @@ Result<std::unique_ptr<Sink>> MakeSqliteSink(const Uri& uri, const Options& opti
              : mode == "upsert" ? sqlite::Mode::kUpsert
                                 : sqlite::Mode::kAppend;
   cfg.key = options.GetString("key");
+  cfg.soft_delete = options.GetString("soft_delete");
   cfg.create = options.GetBool("create");
   cfg.ledger = options.GetString("ledger");
   cfg.journal_mode = options.GetString("journal_mode");
