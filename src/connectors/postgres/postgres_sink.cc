@@ -36,6 +36,9 @@ struct SinkConfig {
   // the target row with their key instead of being written.
   std::string soft_delete;
   bool create = true;
+  // Tables the sink creates for append / replace get their primary key after
+  // the load rather than before it.
+  bool defer_keys = true;
   std::string ledger = "_sluice_ledger";
   int writers = 4;
   bool jsonb = true;
@@ -277,15 +280,28 @@ class PostgresSink final : public Sink {
       // A replace always starts over: a stage left by a killed run (and its
       // ledger entries) is discarded; the target is untouched until Commit.
       SLUICE_RETURN_NOT_OK(DropStage());
-      SLUICE_RETURN_NOT_OK(Exec(CreateTableSql(qstage_, stage_rel_, *schema, key), "creating the staging table"));
+      deferred_key_ = cfg_.defer_keys ? key : std::vector<std::string>{};
+      SLUICE_RETURN_NOT_OK(Exec(CreateTableSql(qstage_, stage_rel_, *schema, key, false, !cfg_.defer_keys),
+                                "creating the staging table"));
       for (const Field& f : schema->fields()) plan->wires.push_back(PgWireFor(f.type, cfg_.jsonb));
       dest = qstage_;
       plan->ledger_target = qstage_;
     } else {
+      const bool defer = cfg_.defer_keys && cfg_.mode == Mode::kAppend && !key.empty();
       if (!exists) {
         if (!cfg_.create) return Status::NotFound(where_ + ": table does not exist (create=false)");
-        SLUICE_RETURN_NOT_OK(Exec(CreateTableSql(qtable_, cfg_.rel, *schema, key, /*if_not_exists=*/true),
+        SLUICE_RETURN_NOT_OK(Exec(CreateTableSql(qtable_, cfg_.rel, *schema, key, /*if_not_exists=*/true,
+                                                 /*with_pk=*/!defer),
                                   "creating the table"));
+        if (defer) {
+          SLUICE_RETURN_NOT_OK(Exec("COMMENT ON TABLE " + qtable_ + " IS " +
+                                        PgQuoteLiteral(kDeferredKeyMarker),
+                                    "marking the table's primary key as deferred"));
+          deferred_key_ = key;
+        }
+      } else if (defer) {
+        SLUICE_ASSIGN_OR_RETURN(bool marked, HasDeferredKeyMarker());
+        if (marked) deferred_key_ = key;
       }
       SLUICE_ASSIGN_OR_RETURN(plan->wires, MatchColumns(*schema));
       plan->ledger_target = qtable_;
@@ -381,11 +397,35 @@ class PostgresSink final : public Sink {
 
   Status Commit() override {
     if (!plan_) return Status::Internal(where_ + ": Commit before Open");
-    if (committed_ || (cfg_.mode != Mode::kReplace && cfg_.mode != Mode::kTruncateInsert)) {
+    if (committed_) return Status::OK();
+    if (cfg_.mode == Mode::kAppend && !deferred_key_.empty()) {
+      // Every part is committed; the key is built once, under a lock, unless
+      // another process loading the same table already did it.
+      SLUICE_RETURN_NOT_OK(Exec("BEGIN; LOCK TABLE " + qtable_ + " IN ACCESS EXCLUSIVE MODE",
+                                "locking the table to add its primary key"));
+      auto marked = HasDeferredKeyMarker();
+      Status st = marked.ok() ? Status::OK() : marked.status();
+      if (st.ok() && *marked) {
+        st = Exec(AddPrimaryKeySql(qtable_, cfg_.rel) + "; COMMENT ON TABLE " + qtable_ + " IS NULL",
+                  "adding the primary key after the load");
+      }
+      if (st.ok()) st = Exec("COMMIT", "committing the primary key");
+      if (!st.ok()) {
+        (void)admin_->Exec("ROLLBACK", "rollback");
+        return st;
+      }
+      committed_ = true;
+      return Status::OK();
+    }
+    if (cfg_.mode != Mode::kReplace && cfg_.mode != Mode::kTruncateInsert) {
       return Status::OK();  // every part committed on its own
     }
     std::string sql = "BEGIN; ";
     if (cfg_.mode == Mode::kReplace) {
+      if (!deferred_key_.empty()) {
+        sql += AddPrimaryKeySql(qstage_, stage_rel_) + "; ";
+        has_stage_pk_ = true;
+      }
       sql += "DROP TABLE IF EXISTS " + qtable_ + "; ALTER TABLE " + qstage_ + " RENAME TO " +
              PgQuoteIdent(cfg_.rel) + "; ";
       if (has_stage_pk_) {
@@ -421,6 +461,15 @@ class PostgresSink final : public Sink {
     return admin_->Exec(sql, where_ + ": " + what).status();
   }
 
+  Result<bool> HasDeferredKeyMarker() {
+    SLUICE_ASSIGN_OR_RETURN(
+        PgResult r, admin_->ExecParams("SELECT obj_description(to_regclass($1), 'pg_class') = $2",
+                                       {qtable_, kDeferredKeyMarker},
+                                       where_ + ": looking for a deferred primary key"));
+    return PQntuples(r.get()) == 1 && !PQgetisnull(r.get(), 0, 0) &&
+           std::string_view(PQgetvalue(r.get(), 0, 0)) == "t";
+  }
+
   Result<bool> Exists(const std::string& qname) {
     SLUICE_ASSIGN_OR_RETURN(PgResult r, admin_->ExecParams("SELECT to_regclass($1) IS NOT NULL", {qname},
                                                            where_ + ": looking up the table"));
@@ -434,8 +483,12 @@ class PostgresSink final : public Sink {
         .status();
   }
 
+  // `with_pk` false: the key columns are NOT NULL but the PRIMARY KEY is
+  // added after the load (AddPrimaryKeySql): building the index once at the
+  // end is cheaper than maintaining it row by row, as pg_dump does.
   std::string CreateTableSql(const std::string& qname, const std::string& rel, const Schema& schema,
-                             const std::vector<std::string>& key, bool if_not_exists = false) {
+                             const std::vector<std::string>& key, bool if_not_exists = false,
+                             bool with_pk = true) {
     std::string sql = std::string("CREATE TABLE ") + (if_not_exists ? "IF NOT EXISTS " : "") + qname + " (";
     for (int i = 0; i < schema.num_fields(); ++i) {
       const Field& f = schema.field(i);
@@ -443,7 +496,7 @@ class PostgresSink final : public Sink {
       bool is_key = std::find(key.begin(), key.end(), f.name) != key.end();
       if (!f.nullable || is_key) sql += " NOT NULL";
     }
-    if (!key.empty()) {
+    if (!key.empty() && with_pk) {
       sql += ", CONSTRAINT " + PgQuoteIdent(rel + "_pkey") + " PRIMARY KEY (";
       for (size_t i = 0; i < key.size(); ++i) sql += (i ? ", " : "") + PgQuoteIdent(key[i]);
       sql += ")";
@@ -451,6 +504,19 @@ class PostgresSink final : public Sink {
     }
     return sql + ")";
   }
+
+  std::string AddPrimaryKeySql(const std::string& qname, const std::string& rel) const {
+    std::string sql = "ALTER TABLE " + qname + " ADD CONSTRAINT " + PgQuoteIdent(rel + "_pkey") +
+                      " PRIMARY KEY (";
+    for (size_t i = 0; i < deferred_key_.size(); ++i) {
+      sql += (i ? ", " : "") + PgQuoteIdent(deferred_key_[i]);
+    }
+    return sql + ")";
+  }
+
+  // The comment marking a table sluice created without its primary key yet
+  // (a killed load's re-run finds it and still adds the key at Commit).
+  static constexpr const char* kDeferredKeyMarker = "sluice: primary key added when the load commits";
 
   // Checks the existing table against `schema`: adds missing columns (schema
   // drift), fails on a column whose type cannot hold the source's values.
@@ -499,6 +565,9 @@ class PostgresSink final : public Sink {
   std::string state_sql_;  // set by OpenStateStore
   std::shared_ptr<const Schema> schema_;
   bool has_stage_pk_ = false;
+  // Append into a table sluice created, or replace: the primary key the
+  // load defers to Commit (empty: none deferred).
+  std::vector<std::string> deferred_key_;
   bool committed_ = false;
 };
 
@@ -517,6 +586,9 @@ const OptionSpecs& PostgresSinkOptionSpecs() {
        "upsert: rows whose COLUMN is set (non-NULL, or true) delete the target row by key "
        "instead of being written"},
       {"create", OptionType::kBool, "true", "create the table when it does not exist"},
+      {"defer_keys", OptionType::kBool, "true",
+       "append / replace into a table the sink creates: add its primary key after the load "
+       "(one index build, as pg_dump does) instead of maintaining it row by row"},
       {"ledger", OptionType::kString, "_sluice_ledger",
        "table recording applied part ids (in the target's schema)"},
       {"writers", OptionType::kInt, "4", "parallel connections applying parts"},
@@ -548,6 +620,7 @@ Result<std::unique_ptr<Sink>> MakePostgresSink(const Uri& uri, const Options& op
   cfg.key = SplitList(options.GetString("key"));
   cfg.soft_delete = options.GetString("soft_delete");
   cfg.create = options.GetBool("create");
+  cfg.defer_keys = options.GetBool("defer_keys");
   cfg.ledger = options.GetString("ledger");
   if (cfg.ledger.empty()) return Status::InvalidArgument("postgres sink: ledger= must not be empty");
   if (cfg.ledger == cfg.rel) {
