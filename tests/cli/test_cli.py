@@ -213,8 +213,13 @@ def test_tdtp_directory_round_trip(tmp_path):
     assert r.returncode == 0, r.stderr
     st = json.loads(r.stdout)
     files = sorted(p.name for p in out.iterdir())
-    assert "users_part_1.tdtp.xml" in files and len(files) == st["parts"]
-    assert "<TableName>users</TableName>" in (out / "users_part_1.tdtp.xml").read_text()
+    total = st["parts"]
+    # Streamed as users_part_N.tdtp.xml, finalized when complete (TotalParts, _of_T names).
+    assert total > 1 and len(files) == total
+    assert files == sorted(f"users_part_{n}_of_{total}.tdtp.xml" for n in range(1, total + 1))
+    first = (out / f"users_part_1_of_{total}.tdtp.xml").read_text()
+    assert "<TableName>users</TableName>" in first
+    assert f"<TotalParts>{total}</TotalParts>" in first
     r = run("import", f"parts://{out}", "--into", f"parts://{tmp_path}/native", "--stats-json",
             "-", "-q")
     assert r.returncode == 0, r.stderr

@@ -15,6 +15,7 @@
 //                                 ends each gap-free stream with an end part
 //
 // With ?format=tdtp an export writes TDTP XML packets ("<table>_part_<n>.tdtp.xml",
+// renamed "<table>_part_<n>_of_<T>.tdtp.xml" with <TotalParts> when it completes;
 // ?table=<name>) for consumers built on the TDTP framework; import and copy
 // read both kinds of file.
 //
