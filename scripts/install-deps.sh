@@ -16,6 +16,10 @@ APT_PACKAGES=(
   # real servers for the integration tests (scripts/services.sh)
   postgresql-15 postgresql-client-15 mariadb-server mariadb-client
   libgtest-dev libgmock-dev libbenchmark-dev
+  # Kafka: the broker runs from Maven Central jars (below) on Java 17; kcat is an
+  # independent client; RabbitMQ from Debian, amqp-tools for smoke tests
+  openjdk-17-jre-headless maven kcat librdkafka-dev
+  rabbitmq-server librabbitmq-dev amqp-tools
   # tools used by tests and benchmarks
   time procps
   # baseline of bench/e2e/databases.sh (MySQL -> PostgreSQL)
@@ -52,4 +56,34 @@ if [ ${#need_pip[@]} -gt 0 ]; then
     "$PY" -m pip install -q --break-system-packages "${need_pip[@]}"
 else
   echo "install-deps: pip packages present"
+fi
+
+# Apache Kafka broker (no Debian package): the jars of scripts/kafka/pom.xml,
+# copied once from Maven Central into KAFKA_LIBS, where scripts/services.sh runs
+# them from. The copy is stamped with the pom's hash when complete, so an
+# interrupted copy or a version bump in the pom fetches again; nothing is
+# downloaded at test time.
+KAFKA_POM=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/kafka/pom.xml
+KAFKA_LIBS=${SLUICE_KAFKA_LIBS:-/opt/sluice/kafka-libs}
+kafka_stamp=$(sha256sum "$KAFKA_POM" | cut -d' ' -f1)
+if [ "$(cat "$KAFKA_LIBS/.complete" 2>/dev/null)" = "$kafka_stamp" ] &&
+  compgen -G "$KAFKA_LIBS/kafka_2.13-*.jar" >/dev/null; then
+  echo "install-deps: kafka broker jars present ($KAFKA_LIBS)"
+else
+  echo "install-deps: kafka broker jars: mvn dependency:copy-dependencies -> $KAFKA_LIBS"
+  staging=$(mktemp -d)
+  trap 'rm -rf "$staging"' EXIT
+  # -q still prints colour resets; keep the output only for a failure.
+  if ! mvn -q -B -f "$KAFKA_POM" dependency:copy-dependencies \
+    -DoutputDirectory="$staging/libs" >"$staging/mvn.log" 2>&1; then
+    cat "$staging/mvn.log" >&2
+    echo "install-deps: mvn failed" >&2
+    exit 1
+  fi
+  $SUDO rm -rf "$KAFKA_LIBS"
+  $SUDO mkdir -p "$KAFKA_LIBS"
+  $SUDO cp "$staging"/libs/*.jar "$KAFKA_LIBS"/
+  $SUDO chmod -R a+rX "$KAFKA_LIBS"
+  echo "$kafka_stamp" | $SUDO tee "$KAFKA_LIBS/.complete" >/dev/null
+  echo "install-deps: $(ls "$KAFKA_LIBS" | grep -c '\.jar$') jars in $KAFKA_LIBS"
 fi

@@ -3,27 +3,44 @@
 # plain background processes on 127.0.0.1 with their data under a temp dir
 # (no systemd, no Docker; see docs/SERVICES.md for why it is done this way).
 #
-#   scripts/services.sh up     [postgres] [mariadb]   (default: all)
-#   scripts/services.sh down   [postgres] [mariadb]
-#   scripts/services.sh status [postgres] [mariadb]
+#   scripts/services.sh up     [postgres] [mariadb] [kafka] [rabbitmq]   (default: all)
+#   scripts/services.sh down   [postgres] [mariadb] [kafka] [rabbitmq]
+#   scripts/services.sh status [postgres] [mariadb] [kafka] [rabbitmq]
 #
 # Idempotent: `up` on a running service only re-checks it; `down` on a stopped
 # one does nothing. Nothing is exported into the caller's environment; tests
-# read SLUICE_PG_URI / SLUICE_MYSQL_URI and default to the URIs printed here.
+# read SLUICE_PG_URI / SLUICE_MYSQL_URI / SLUICE_KAFKA_URI / SLUICE_AMQP_URI and
+# default to the URIs printed here.
 #
 # Environment:
 #   SLUICE_SERVICES_DIR   data, logs, sockets, pidfiles (default /tmp/sluice-services)
 #   SLUICE_PG_PORT        PostgreSQL port (default 55432)
 #   SLUICE_MYSQL_PORT     MariaDB port (default 33306)
+#   SLUICE_KAFKA_PORT     Kafka client (PLAINTEXT) port (default 59092)
+#   SLUICE_KAFKA_CONTROLLER_PORT  Kafka KRaft controller port (default 59093)
+#   SLUICE_KAFKA_LIBS     broker jars put there by scripts/install-deps.sh
+#                         (default /opt/sluice/kafka-libs)
+#   SLUICE_KAFKA_HEAP     broker JVM -Xmx (default 512m)
+#   SLUICE_RABBITMQ_PORT  RabbitMQ AMQP port (default 55672)
+#   SLUICE_RABBITMQ_DIST_PORT  Erlang distribution port of the node (default 55673)
+#   SLUICE_RABBITMQ_EPMD_PORT  port of the node's private epmd (default 54369)
 #   SLUICE_SERVICES_TIMEOUT  seconds to wait for start/stop (default 60)
 set -euo pipefail
 
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BASE=${SLUICE_SERVICES_DIR:-/tmp/sluice-services}
 PG_PORT=${SLUICE_PG_PORT:-55432}
 MY_PORT=${SLUICE_MYSQL_PORT:-33306}
+KAFKA_PORT=${SLUICE_KAFKA_PORT:-59092}
+KAFKA_CTRL_PORT=${SLUICE_KAFKA_CONTROLLER_PORT:-59093}
+KAFKA_LIBS=${SLUICE_KAFKA_LIBS:-/opt/sluice/kafka-libs}
+KAFKA_HEAP=${SLUICE_KAFKA_HEAP:-512m}
+RMQ_PORT=${SLUICE_RABBITMQ_PORT:-55672}
+RMQ_DIST_PORT=${SLUICE_RABBITMQ_DIST_PORT:-55673}
+RMQ_EPMD_PORT=${SLUICE_RABBITMQ_EPMD_PORT:-54369}
 TIMEOUT=${SLUICE_SERVICES_TIMEOUT:-60}
 PG_BIN=/usr/lib/postgresql/15/bin
-ALL_SERVICES=(postgres mariadb)
+ALL_SERVICES=(postgres mariadb kafka rabbitmq)
 
 log() { echo "services: $*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -59,6 +76,57 @@ wait_port_closed() {
     sleep 0.2
   done
 }
+
+# True when $1 is a live process (a zombie is not: see wait_port_closed).
+pid_alive() {
+  local state
+  state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+  [ -n "$state" ] && [ "$state" != Z ]
+}
+
+# Prints the pid in pidfile $1 if that process is alive and its command line
+# contains $2: a recycled pid must never be signalled.
+pidfile_pid() {
+  local pid
+  pid=$(cat "$1" 2>/dev/null) || return 1
+  [[ $pid =~ ^[0-9]+$ ]] && pid_alive "$pid" || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$2" || return 1
+  echo "$pid"
+}
+
+# SIGTERM, wait up to TIMEOUT seconds for the exit, then SIGKILL.
+stop_pid() {
+  local pid=$1 what=$2 deadline=$((SECONDS + TIMEOUT))
+  kill -TERM "$pid" 2>/dev/null || return 0
+  while pid_alive "$pid"; do
+    if [ $SECONDS -ge $deadline ]; then
+      log "$what: still running ${TIMEOUT}s after SIGTERM, sending SIGKILL"
+      kill -KILL "$pid" 2>/dev/null || true
+      deadline=$((SECONDS + 10))
+      while pid_alive "$pid"; do
+        if [ $SECONDS -ge $deadline ]; then return 1; fi
+        sleep 0.1
+      done
+      return 0
+    fi
+    sleep 0.1
+  done
+}
+
+# Like wait_for, but gives up as soon as process $2 (the server being started)
+# has died instead of waiting out the timeout.
+wait_started() {
+  local what=$1 pid=$2; shift 2
+  local deadline=$((SECONDS + TIMEOUT))
+  until "$@" >/dev/null 2>&1; do
+    if ! pid_alive "$pid" || [ $SECONDS -ge $deadline ]; then return 1; fi
+    sleep 0.2
+  done
+  log "$what"
+}
+
+# Keeps the log of the previous run next to the new one.
+rotate_log() { if [ -s "$1" ]; then mv -f "$1" "$1.1"; fi; }
 
 ensure_packages() {
   local missing=() p
@@ -169,6 +237,259 @@ mariadb_status() {
   if my_ready >/dev/null 2>&1; then echo "mariadb: up   $MY_URI"; else echo "mariadb: down"; return 1; fi
 }
 
+# ---------------------------------------------------------------- Kafka
+# A real Apache Kafka broker in KRaft mode (one JVM is both broker and
+# controller), run from the Maven Central jars that scripts/install-deps.sh
+# copied to $KAFKA_LIBS (scripts/kafka/pom.xml). Nothing is downloaded here.
+KAFKA_DIR=$BASE/kafka
+KAFKA_URI="kafka://127.0.0.1:$KAFKA_PORT"
+KAFKA_PIDFILE=$KAFKA_DIR/kafka.pid
+KAFKA_JAVA=(java "-Xmx$KAFKA_HEAP" -Xms128m -XX:+UseG1GC -XX:MaxGCPauseMillis=20
+  -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true
+  "-Dlog4j.configuration=file:$KAFKA_DIR/log4j.properties" -cp "$KAFKA_LIBS/*")
+
+kafka_pid() { pidfile_pid "$KAFKA_PIDFILE" "$KAFKA_DIR/server.properties"; }
+# Ready = the broker answers a metadata request and lists itself, which it
+# does only once it has registered with the controller and been unfenced.
+kafka_ready() {
+  port_open "$KAFKA_PORT" &&
+    kcat -b "127.0.0.1:$KAFKA_PORT" -L -m 3 2>/dev/null | grep -qF "broker 1 at 127.0.0.1:$KAFKA_PORT"
+}
+
+# The jars are complete when install-deps.sh stamped them with the hash of the
+# pom they came from (so a version bump in the pom is noticed here too).
+kafka_check_libs() {
+  local stamp
+  stamp=$(sha256sum "$REPO/scripts/kafka/pom.xml" | cut -d' ' -f1)
+  if [ "$(cat "$KAFKA_LIBS/.complete" 2>/dev/null)" != "$stamp" ] ||
+    ! compgen -G "$KAFKA_LIBS/kafka_2.13-*.jar" >/dev/null; then
+    die "kafka: no complete broker jars of scripts/kafka/pom.xml in $KAFKA_LIBS; run scripts/install-deps.sh"
+  fi
+}
+
+# Rewritten on every start so that a port change takes effect; the data in
+# log.dirs keeps the cluster id it was formatted with.
+kafka_write_config() {
+  cat >"$KAFKA_DIR/server.properties" <<EOF
+# Generated by scripts/services.sh on every \`up\`: edit the script, not this file.
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$KAFKA_CTRL_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CTRL_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+log.dirs=$KAFKA_DIR/data
+# One node: every replication factor and in-sync minimum is 1.
+default.replication.factor=1
+min.insync.replicas=1
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+# 1 partition instead of 50 for the internal topics: creating 50 on the first
+# group join / first transaction costs seconds and buys nothing on one node.
+offsets.topic.num.partitions=1
+transaction.state.log.num.partitions=1
+# A new consumer group gets its assignment at once instead of after 3 s.
+group.initial.rebalance.delay.ms=0
+# Producing to an unknown topic creates it with 1 partition (handy for kcat and
+# simple tests); tests that need more partitions create their topics.
+auto.create.topics.enable=true
+num.partitions=1
+# Largest record batch the broker accepts: 8 MiB (Kafka's default is ~1 MiB).
+message.max.bytes=8388608
+replica.fetch.max.bytes=8388608
+num.network.threads=2
+num.io.threads=4
+num.recovery.threads.per.data.dir=1
+EOF
+  cat >"$KAFKA_DIR/log4j.properties" <<'EOF'
+log4j.rootLogger=INFO, stdout
+log4j.appender.stdout=org.apache.log4j.ConsoleAppender
+log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
+log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.logger.kafka.request.logger=WARN
+log4j.logger.state.change.logger=WARN
+EOF
+}
+
+# A KRaft cluster id is 16 random bytes in URL-safe base64 without padding.
+# Like Kafka's own generator, avoid a leading '-' (it would read as an option).
+kafka_cluster_id() {
+  local id
+  while :; do
+    id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
+    if [ "${id:0:1}" != - ]; then echo "$id"; return; fi
+  done
+}
+
+kafka_up() {
+  ensure_packages openjdk-17-jre-headless kcat
+  kafka_check_libs
+  if ! kafka_ready; then
+    local pid
+    if ! pid=$(kafka_pid); then
+      local p
+      for p in "$KAFKA_PORT" "$KAFKA_CTRL_PORT"; do
+        if port_open "$p"; then die "port $p is taken by something that is not our Kafka"; fi
+      done
+      mkdir -p "$KAFKA_DIR"
+      kafka_write_config
+      if [ ! -s "$KAFKA_DIR/data/meta.properties" ]; then
+        local id
+        id=$(kafka_cluster_id)
+        log "kafka: formatting $KAFKA_DIR/data (KRaft cluster id $id)"
+        "${KAFKA_JAVA[@]}" kafka.tools.StorageTool format --ignore-formatted -t "$id" \
+          -c "$KAFKA_DIR/server.properties" >"$KAFKA_DIR/format.log" 2>&1 ||
+          { cat "$KAFKA_DIR/format.log" >&2; die "kafka: storage format failed"; }
+      fi
+      rotate_log "$KAFKA_DIR/server.log"
+      rm -f "$KAFKA_PIDFILE"
+      # Every process in the chain execs the next one, so no shell lingers
+      # holding the caller's stdout (a `... | grep` would never end); bash
+      # writes its own pid, then becomes the JVM, whether or not setsid forks.
+      (cd "$KAFKA_DIR" &&
+        exec setsid bash -c 'echo $$ >"$0" && exec "$@"' "$KAFKA_PIDFILE" \
+          "${KAFKA_JAVA[@]}" kafka.Kafka "$KAFKA_DIR/server.properties") \
+        </dev/null >"$KAFKA_DIR/server.log" 2>&1 &
+      wait_for "kafka: started" test -s "$KAFKA_PIDFILE" || die "kafka: no pidfile $KAFKA_PIDFILE"
+      pid=$(cat "$KAFKA_PIDFILE")
+    fi
+    wait_started "kafka: ready on 127.0.0.1:$KAFKA_PORT" "$pid" kafka_ready ||
+      { tail -20 "$KAFKA_DIR/server.log" >&2 || true
+        die "kafka not ready after ${TIMEOUT}s or exited (log: $KAFKA_DIR/server.log)"; }
+  fi
+  echo "SLUICE_KAFKA_URI=$KAFKA_URI"
+}
+
+kafka_down() {
+  local pid
+  if pid=$(kafka_pid); then
+    # SIGTERM = controlled shutdown: logs are flushed, the next start skips recovery.
+    stop_pid "$pid" kafka || die "kafka: pid $pid survived SIGKILL"
+  fi
+  rm -f "$KAFKA_PIDFILE"
+  wait_port_closed "$KAFKA_PORT" "$KAFKA_PIDFILE" || die "kafka: port $KAFKA_PORT still open (not our broker?)"
+  log "kafka: stopped"
+}
+
+kafka_status() {
+  if kafka_ready; then echo "kafka: up   $KAFKA_URI"; else echo "kafka: down"; return 1; fi
+}
+
+# ---------------------------------------------------------------- RabbitMQ
+# Debian's rabbitmq-server, started from /usr/lib/rabbitmq/bin: the /usr/sbin
+# wrappers switch to the rabbitmq user, whose HOME (/var/lib/rabbitmq) holds a
+# different Erlang cookie, and use /var/lib. RMQ_ENV keeps everything the node
+# and rabbitmqctl need under $RMQ_DIR (data, logs, config, the cookie in
+# $HOME/.erlang.cookie) and every listener, epmd included, on loopback.
+RMQ_DIR=$BASE/rabbitmq
+RMQ_NODE=sluice@localhost
+RMQ_URI="amqp://guest:guest@127.0.0.1:$RMQ_PORT/%2f"
+RMQ_PIDFILE=$RMQ_DIR/rabbitmq.pid
+RMQ_BIN=/usr/lib/rabbitmq/bin
+RMQ_ENV=(
+  "HOME=$RMQ_DIR/home"
+  "RABBITMQ_NODENAME=$RMQ_NODE"
+  "RABBITMQ_NODE_IP_ADDRESS=127.0.0.1"
+  "RABBITMQ_NODE_PORT=$RMQ_PORT"
+  "RABBITMQ_DIST_PORT=$RMQ_DIST_PORT"
+  "ERL_EPMD_ADDRESS=127.0.0.1"
+  "ERL_EPMD_PORT=$RMQ_EPMD_PORT"
+  "RABBITMQ_MNESIA_BASE=$RMQ_DIR/mnesia"
+  "RABBITMQ_LOG_BASE=$RMQ_DIR/log"
+  "RABBITMQ_PID_FILE=$RMQ_PIDFILE"
+  "RABBITMQ_CONFIG_FILE=$RMQ_DIR/rabbitmq.conf"
+  "RABBITMQ_ADVANCED_CONFIG_FILE=$RMQ_DIR/advanced.config"
+  "RABBITMQ_ENABLED_PLUGINS_FILE=$RMQ_DIR/enabled_plugins"
+  "RABBITMQ_CONF_ENV_FILE=$RMQ_DIR/rabbitmq-env.conf"
+  "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=-kernel inet_dist_use_interface {127,0,0,1}"
+  "RABBITMQ_CTL_ERL_ARGS=-kernel inet_dist_use_interface {127,0,0,1}"
+  "ERL_CRASH_DUMP=$RMQ_DIR/erl_crash.dump"
+)
+rmq_env() { env "${RMQ_ENV[@]}" "$@"; }
+rmqctl() { rmq_env "$RMQ_BIN/rabbitmqctl" -n "$RMQ_NODE" "$@"; }
+rmq_pid() { pidfile_pid "$RMQ_PIDFILE" "-home $RMQ_DIR/home "; }
+# Ready = the AMQP port accepts connections and the rabbit app has booted.
+rmq_ready() { port_open "$RMQ_PORT" && rmqctl -q -t 10 await_startup; }
+
+rmq_write_config() {
+  install -d -m 700 "$RMQ_DIR/home"
+  install -d "$RMQ_DIR/mnesia" "$RMQ_DIR/log"
+  # Node and CLI authenticate each other with this cookie; Erlang refuses a
+  # cookie file that others can read.
+  if [ ! -s "$RMQ_DIR/home/.erlang.cookie" ]; then
+    (umask 077 && head -c 48 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' >"$RMQ_DIR/home/.erlang.cookie")
+    chmod 400 "$RMQ_DIR/home/.erlang.cookie"
+  fi
+  cat >"$RMQ_DIR/rabbitmq.conf" <<EOF
+# Generated by scripts/services.sh on every \`up\`: edit the script, not this file.
+listeners.tcp.default = 127.0.0.1:$RMQ_PORT
+# guest/guest stays loopback-only (the default): every client here is on 127.0.0.1.
+# Publishers block when the disk has less free space than this (default, stated).
+disk_free_limit.absolute = 50MB
+log.console = false
+log.file.level = info
+EOF
+  # No plugins: the management plugin would add seconds to every start.
+  echo '[].' >"$RMQ_DIR/enabled_plugins"
+  # Stands in for /etc/rabbitmq/rabbitmq-env.conf, which the scripts would source.
+  echo '# empty: scripts/services.sh passes everything in the environment' >"$RMQ_DIR/rabbitmq-env.conf"
+}
+
+rabbitmq_up() {
+  ensure_packages rabbitmq-server
+  if ! rmq_ready >/dev/null 2>&1; then
+    local pid
+    if ! pid=$(rmq_pid); then
+      local p
+      for p in "$RMQ_PORT" "$RMQ_DIST_PORT"; do
+        if port_open "$p"; then die "port $p is taken by something that is not our RabbitMQ"; fi
+      done
+      mkdir -p "$RMQ_DIR"
+      rmq_write_config
+      rm -f "$RMQ_PIDFILE"
+      rotate_log "$RMQ_DIR/server.log"
+      # The launcher script (exec'd into, as for Kafka) stays the parent of the
+      # Erlang VM (beam.smp), which writes RMQ_PIDFILE itself.
+      (cd "$RMQ_DIR" && exec env "${RMQ_ENV[@]}" setsid "$RMQ_BIN/rabbitmq-server") \
+        </dev/null >"$RMQ_DIR/server.log" 2>&1 &
+      local launcher=$!
+      wait_started "rabbitmq: node started" "$launcher" test -s "$RMQ_PIDFILE" ||
+        { tail -20 "$RMQ_DIR/server.log" >&2 || true
+          die "rabbitmq: node did not start (log: $RMQ_DIR/server.log)"; }
+      pid=$(cat "$RMQ_PIDFILE")
+    fi
+    # `wait` follows the OS process, Erlang distribution and the rabbit app's boot.
+    if ! rmqctl -q wait --timeout "$TIMEOUT" "$RMQ_PIDFILE" >/dev/null 2>&1 ||
+      ! wait_started "rabbitmq: ready on 127.0.0.1:$RMQ_PORT" "$pid" rmq_ready; then
+      tail -20 "$RMQ_DIR/log/$RMQ_NODE.log" >&2 || true
+      die "rabbitmq not ready after ${TIMEOUT}s or exited (logs: $RMQ_DIR/server.log, $RMQ_DIR/log)"
+    fi
+  fi
+  echo "SLUICE_AMQP_URI=$RMQ_URI"
+}
+
+rabbitmq_down() {
+  local pid
+  if pid=$(rmq_pid); then
+    # `stop <pidfile>` halts the node and returns once the OS process is gone;
+    # signals are the fallback for a node the CLI cannot reach.
+    rmqctl -q stop "$RMQ_PIDFILE" >/dev/null 2>&1 || true
+    if pid_alive "$pid"; then stop_pid "$pid" rabbitmq || die "rabbitmq: pid $pid survived SIGKILL"; fi
+  fi
+  rm -f "$RMQ_PIDFILE"
+  # The node started a private epmd (own port, loopback) that outlives it.
+  if port_open "$RMQ_EPMD_PORT"; then epmd -port "$RMQ_EPMD_PORT" -kill >/dev/null 2>&1 || true; fi
+  wait_port_closed "$RMQ_PORT" "$RMQ_PIDFILE" || die "rabbitmq: port $RMQ_PORT still open (not our node?)"
+  log "rabbitmq: stopped"
+}
+
+rabbitmq_status() {
+  if rmq_ready >/dev/null 2>&1; then echo "rabbitmq: up   $RMQ_URI"; else echo "rabbitmq: down"; return 1; fi
+}
+
 # ---------------------------------------------------------------- main
 usage() { echo "usage: $0 up|down|status [${ALL_SERVICES[*]}]" >&2; exit 2; }
 [ $# -ge 1 ] || usage
@@ -176,13 +497,16 @@ action=$1; shift
 case $action in up|down|status) ;; *) usage ;; esac
 services=("$@")
 [ ${#services[@]} -gt 0 ] || services=("${ALL_SERVICES[@]}")
+canonical() {
+  case $1 in postgres|postgresql|pg) echo postgres ;; mariadb|mysql) echo mariadb ;;
+    kafka) echo kafka ;; rabbitmq|rabbit|amqp) echo rabbitmq ;; *) return 1 ;; esac
+}
 for s in "${services[@]}"; do
-  case $s in postgres|postgresql|pg) s=postgres ;; mariadb|mysql) s=mariadb ;;
-    *) die "unknown service '$s' (known: ${ALL_SERVICES[*]})" ;; esac
+  canonical "$s" >/dev/null || die "unknown service '$s' (known: ${ALL_SERVICES[*]})"
 done
 rc=0
 for s in "${services[@]}"; do
-  case $s in postgres|postgresql|pg) s=postgres ;; mariadb|mysql) s=mariadb ;; esac
+  s=$(canonical "$s")
   if [ "$action" = up ]; then mkdir -p "$BASE"; chmod 755 "$BASE"; fi
   "${s}_${action}" || rc=1
 done
