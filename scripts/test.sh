@@ -11,16 +11,17 @@ jobs=${SLUICE_JOBS:-$(nproc)}
 
 echo "== release build"
 scripts/build.sh release
-echo "== services (PostgreSQL and MariaDB for the integration tests)"
+SERVICES=(postgres mariadb kafka)
+echo "== services (${SERVICES[*]} for the integration tests)"
 # Each is stopped again however this script ends, unless it was already running.
 started=()
-for svc in postgres mariadb; do
+for svc in "${SERVICES[@]}"; do
   if ! scripts/services.sh status "$svc" >/dev/null 2>&1; then started+=("$svc"); fi
 done
 if [ ${#started[@]} -gt 0 ]; then
   trap 'scripts/services.sh down "${started[@]}" || true' EXIT
 fi
-scripts/services.sh up postgres mariadb
+scripts/services.sh up "${SERVICES[@]}"
 echo "== release tests"
 (cd build && ctest --output-on-failure -j "$jobs")
 
