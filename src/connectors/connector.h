@@ -305,6 +305,10 @@ class PartSubscriber {
   // runtime then neither waits for nor reports the parts other consumers
   // got, and the subscriber itself decides when to return kEnd.
   virtual bool delivers_whole_streams() const { return true; }
+  // Whether an import that receives nothing at all is an error (a parts
+  // directory that is empty: likely a wrong path) or a normal outcome (a
+  // broker subscription with nothing new since the last run: 0 rows, exit 0).
+  virtual bool empty_origin_is_error() const { return true; }
 };
 
 struct ConnectorInfo {

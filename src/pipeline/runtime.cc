@@ -816,6 +816,10 @@ class Importer {
     if (!first) {
       if (control_->stopped()) return Status::Cancelled("stopped before the first part");
       if (skips_->count() > 0) return Status::OK();  // every part was skipped
+      if (!subscriber_->empty_origin_is_error()) {
+        SLUICE_LOG(kInfo) << "import: nothing new in " << subscriber_->kind();
+        return Status::OK();
+      }
       return Status::NotFound("no parts to import (the origin is empty)");
     }
     schema_ = first->decoded.schema;

@@ -156,6 +156,9 @@ class KafkaSubscriber final : public PartSubscriber {
   // a partition taken over mid-stream): parts committed earlier are not
   // delivered again, so the runtime would report them missing.
   bool delivers_whole_streams() const override { return !options_.follow && whole_streams_.load(); }
+  // A topic with nothing new since the group's committed offsets is the
+  // normal state of a scheduled import.
+  bool empty_origin_is_error() const override { return false; }
 
  private:
   struct PartitionState {
