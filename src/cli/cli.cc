@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <optional>
 #include <thread>
 
 #include "cli/args.h"
@@ -227,30 +228,20 @@ int ExecuteRun(const RunSetup& setup, const std::string& label,
   return Fail(st);
 }
 
-std::vector<std::string> SplitCommaList(const std::string& text) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= text.size()) {
-    size_t comma = text.find(',', start);
-    if (comma == std::string::npos) comma = text.size();
-    if (comma > start) out.push_back(text.substr(start, comma - start));
-    start = comma + 1;
-  }
-  return out;
-}
-
-// Whether the endpoint's URI query or the --src-opt/--dst-opt flags set `name`.
-bool OptionGiven(const std::string& uri, const std::vector<std::pair<std::string, std::string>>& extra,
-                 std::string_view name) {
+// The value the --src-opt/--dst-opt flags or the endpoint's URI query give
+// option `name`, if any.
+std::optional<std::string> OptionValue(const std::string& uri,
+                                       const std::vector<std::pair<std::string, std::string>>& extra,
+                                       std::string_view name) {
   for (const auto& [k, v] : extra) {
-    if (k == name) return true;
+    if (k == name) return v;
   }
   auto u = Uri::Parse(uri);
-  if (!u.ok()) return false;
+  if (!u.ok()) return std::nullopt;
   for (const auto& [k, v] : u->query) {
-    if (k == name) return true;
+    if (k == name) return v;
   }
-  return false;
+  return std::nullopt;
 }
 
 // Whether the destination declares option `name` (and, when `choice` is
@@ -307,7 +298,7 @@ Status ParseStateFlags(const ParsedArgs& args, const std::string& command, const
       return Status::InvalidArgument("--soft-delete: the destination " + Redact(dst) +
                                      " cannot delete rows by key");
     }
-    if (OptionGiven(dst, *dst_opts, "soft_delete")) {
+    if (OptionValue(dst, *dst_opts, "soft_delete")) {
       return Status::InvalidArgument("--soft-delete and the destination option soft_delete= are "
                                      "the same setting: give one");
     }
@@ -323,26 +314,16 @@ Status ParseStateFlags(const ParsedArgs& args, const std::string& command, const
     if (SinkHasOption(dst, "mode", "upsert")) {
       // Re-read rows (the look-back window, or a window re-run after a kill)
       // must replace their earlier copy, not be added next to it.
-      if (!OptionGiven(dst, *dst_opts, "mode")) {
+      const std::optional<std::string> mode = OptionValue(dst, *dst_opts, "mode");
+      if (!mode) {
         dst_opts->emplace_back("mode", "upsert");
-      } else {
-        for (const auto& [k, v] : *dst_opts) {
-          if (k == "mode" && v != "upsert") {
-            return Status::InvalidArgument("--incremental-key writes with mode=upsert (re-read rows "
-                                           "replace their earlier copy); mode=" + v +
-                                           " would duplicate or drop them");
-          }
-        }
-        auto u = Uri::Parse(dst);
-        for (const auto& [k, v] : u->query) {
-          if (k == "mode" && v != "upsert") {
-            return Status::InvalidArgument("--incremental-key writes with mode=upsert (re-read rows "
-                                           "replace their earlier copy); mode=" + v +
-                                           " would duplicate or drop them");
-          }
-        }
+      } else if (*mode != "upsert") {
+        return Status::InvalidArgument("--incremental-key writes with mode=upsert (re-read rows "
+                                       "replace their earlier copy); mode=" + *mode +
+                                       " would duplicate or drop them");
       }
-      if (!inc.dedup_key.empty() && SinkHasOption(dst, "key") && !OptionGiven(dst, *dst_opts, "key")) {
+      if (!inc.dedup_key.empty() && SinkHasOption(dst, "key") &&
+          !OptionValue(dst, *dst_opts, "key")) {
         dst_opts->emplace_back("key", args.Get("key"));
       }
     }

@@ -154,6 +154,15 @@ struct PartInfo {
 
 enum class ApplyOutcome { kApplied, kAlreadyApplied };
 
+// The soft_delete=COL rule every sink that supports it applies: a row whose
+// flag column is set (non-NULL; true for a boolean) deletes the target row
+// with its key instead of being written. (PostgreSQL states the same rule in
+// SQL: `IS TRUE` / `IS NOT NULL`.)
+inline bool SoftDeleted(const Column& flag, int64_t row) {
+  if (flag.IsNull(row)) return false;
+  return flag.type.id != TypeId::kBool || flag.BoolValue(row);
+}
+
 // Applies parts. Not thread-safe; the runtime creates one per worker thread.
 class SinkWriter {
  public:

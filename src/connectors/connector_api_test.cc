@@ -85,3 +85,16 @@ TEST(Options, SizesAndDurations) {
 
 }  // namespace
 }  // namespace sluice
+
+namespace sluice {
+namespace {
+
+TEST(Options, SplitCommaList) {
+  EXPECT_EQ(SplitCommaList("a,b"), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(SplitCommaList(",a,,b,"), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(SplitCommaList(" a "), (std::vector<std::string>{" a "}));  // names are not trimmed
+  EXPECT_TRUE(SplitCommaList("").empty());
+}
+
+}  // namespace
+}  // namespace sluice

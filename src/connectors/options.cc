@@ -53,6 +53,18 @@ Status CheckValue(const OptionSpec& spec, std::string_view value) {
 }
 }  // namespace
 
+std::vector<std::string> SplitCommaList(std::string_view text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t comma = text.find(',', start);
+    if (comma == std::string_view::npos) comma = text.size();
+    if (comma > start) out.emplace_back(text.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return out;
+}
+
 Result<int64_t> ParseSize(std::string_view text) {
   std::string_view s = text;
   int64_t mult = 1;

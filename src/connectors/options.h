@@ -58,6 +58,10 @@ class Options {
 // "  name=VALUE  (type, default X)  doc" lines for --help.
 std::string FormatOptionsHelp(const OptionSpecs& specs);
 
+// "a,b,,c" -> {"a", "b", "c"}: comma-separated names (empty items dropped,
+// no trimming), e.g. the key= option.
+std::vector<std::string> SplitCommaList(std::string_view text);
+
 Result<int64_t> ParseSize(std::string_view text);
 Result<int64_t> ParseDurationMs(std::string_view text);
 

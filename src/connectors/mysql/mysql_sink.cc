@@ -287,7 +287,7 @@ class MysqlSinkWriter final : public SinkWriter {
     int64_t row_base = 0;
     for (const RecordBatch& b : batches) {
       for (int64_t i = 0; i < b.num_rows(); ++i) {
-        if (plan_->soft_delete_index >= 0 && IsDeleted(b, i)) {
+        if (plan_->soft_delete_index >= 0 && SoftDeleted(b.column(plan_->soft_delete_index), i)) {
           del += del.empty() ? plan_->delete_prefix : std::string(",");
           SLUICE_RETURN_NOT_OK(AppendRow(b, i, row_base + i, ctx, &del, &plan_->key_columns));
           if (del.size() >= kMaxStatementBytes) SLUICE_RETURN_NOT_OK(FlushDeletes(&del, ctx));
@@ -347,6 +347,20 @@ class MysqlSinkWriter final : public SinkWriter {
     return Status::OK();
   }
 
+  // A float or double as text for LOAD DATA and INSERT alike. A float goes
+  // as its exact double: its shortest text can parse above FLT_MAX
+  // ('3.4028235e+38') and be refused.
+  Status AppendFloat(const Column& col, int64_t i, int c, int64_t row, const std::string& ctx,
+                     std::string* out) const {
+    double d = col.type.id == TypeId::kFloat32 ? col.Value<float>(i) : col.Value<double>(i);
+    if (!std::isfinite(d)) {
+      return Status::InvalidData(ctx + ": row " + std::to_string(row + 1) + ", column " +
+                                 plan_->schema->field(c).name + ": MySQL cannot store NaN or infinity");
+    }
+    AppendDouble(d, out);
+    return Status::OK();
+  }
+
   Status AppendInfileRow(const RecordBatch& b, int64_t i, int64_t row, const std::string& ctx,
                          std::string* out) {
     for (int c = 0; c < b.num_columns(); ++c) {
@@ -358,18 +372,9 @@ class MysqlSinkWriter final : public SinkWriter {
       }
       switch (col.type.id) {
         case TypeId::kFloat32:
-        case TypeId::kFloat64: {
-          double d = col.type.id == TypeId::kFloat32 ? col.Value<float>(i) : col.Value<double>(i);
-          if (!std::isfinite(d)) {
-            return Status::InvalidData(ctx + ": row " + std::to_string(row + 1) + ", column " +
-                                       plan_->schema->field(c).name +
-                                       ": MySQL cannot store NaN or infinity");
-          }
-          // A float as its exact double: the float's shortest text can
-          // parse above FLT_MAX ('3.4028235e+38') and be refused.
-          AppendDouble(d, out);
+        case TypeId::kFloat64:
+          SLUICE_RETURN_NOT_OK(AppendFloat(col, i, c, row, ctx, out));
           break;
-        }
         case TypeId::kBool:
           out->push_back(col.BoolValue(i) ? '1' : '0');
           break;
@@ -406,12 +411,6 @@ class MysqlSinkWriter final : public SinkWriter {
     return st;
   }
 
-  bool IsDeleted(const RecordBatch& b, int64_t i) const {
-    const Column& flag = b.column(plan_->soft_delete_index);
-    if (flag.IsNull(i)) return false;
-    return flag.type.id != TypeId::kBool || flag.BoolValue(i);
-  }
-
   Status FlushDeletes(std::string* sql, const std::string& ctx) {
     if (sql->empty()) return Status::OK();
     sql->push_back(')');
@@ -435,18 +434,9 @@ class MysqlSinkWriter final : public SinkWriter {
       }
       switch (col.type.id) {
         case TypeId::kFloat32:
-        case TypeId::kFloat64: {
-          double d = col.type.id == TypeId::kFloat32 ? col.Value<float>(i) : col.Value<double>(i);
-          if (!std::isfinite(d)) {
-            return Status::InvalidData(ctx + ": row " + std::to_string(row + 1) + ", column " +
-                                       plan_->schema->field(c).name +
-                                       ": MySQL cannot store NaN or infinity");
-          }
-          // A float as its exact double: the float's shortest text can
-          // parse above FLT_MAX ('3.4028235e+38') and be refused.
-          AppendDouble(d, out);
+        case TypeId::kFloat64:
+          SLUICE_RETURN_NOT_OK(AppendFloat(col, i, c, row, ctx, out));
           break;
-        }
         case TypeId::kBool:
           out->push_back(col.BoolValue(i) ? '1' : '0');
           break;

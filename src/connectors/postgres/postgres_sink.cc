@@ -58,19 +58,6 @@ struct WritePlan {
   std::shared_ptr<const Schema> schema;
 };
 
-std::vector<std::string> SplitList(const std::string& s) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= s.size()) {
-    size_t comma = s.find(',', start);
-    if (comma == std::string::npos) comma = s.size();
-    std::string item = s.substr(start, comma - start);
-    if (!item.empty()) out.push_back(item);
-    start = comma + 1;
-  }
-  return out;
-}
-
 std::string ColumnList(const Schema& s) {
   std::string out;
   for (int i = 0; i < s.num_fields(); ++i) out += (i ? ", " : "") + PgQuoteIdent(s.field(i).name);
@@ -617,7 +604,7 @@ Result<std::unique_ptr<Sink>> MakePostgresSink(const Uri& uri, const Options& op
              : mode == "upsert"          ? Mode::kUpsert
              : mode == "truncate-insert" ? Mode::kTruncateInsert
                                          : Mode::kAppend;
-  cfg.key = SplitList(options.GetString("key"));
+  cfg.key = SplitCommaList(options.GetString("key"));
   cfg.soft_delete = options.GetString("soft_delete");
   cfg.create = options.GetBool("create");
   cfg.defer_keys = options.GetBool("defer_keys");

@@ -171,7 +171,8 @@ class SqliteWriter final : public SinkWriter {
     int64_t row_in_part = 0;
     for (const RecordBatch& batch : batches) {
       for (int64_t r = 0; r < batch.num_rows(); ++r, ++row_in_part) {
-        const bool deleted = plan_->soft_delete_index >= 0 && IsDeleted(batch, r);
+        const bool deleted =
+            plan_->soft_delete_index >= 0 && SoftDeleted(batch.column(plan_->soft_delete_index), r);
         Status st = deleted ? DeleteRow(batch, r) : InsertRow(batch, r);
         if (!st.ok()) {
           insert_.Reset();
@@ -222,12 +223,6 @@ class SqliteWriter final : public SinkWriter {
   // Binds row `r` and inserts it. Text and blobs are bound SQLITE_STATIC:
   // they point into the batch or into scratch_, both unchanged until the
   // statement has been stepped and reset.
-  bool IsDeleted(const RecordBatch& batch, int64_t r) const {
-    const Column& flag = batch.column(plan_->soft_delete_index);
-    if (flag.IsNull(r)) return false;
-    return flag.type.id != TypeId::kBool || flag.BoolValue(r);
-  }
-
   Status InsertRow(const RecordBatch& batch, int64_t r) { return StepRow(&insert_, batch, r, nullptr); }
   Status DeleteRow(const RecordBatch& batch, int64_t r) {
     return StepRow(&delete_, batch, r, &plan_->key);
