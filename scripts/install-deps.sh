@@ -5,7 +5,7 @@ set -euo pipefail
 
 APT_PACKAGES=(
   # toolchain
-  build-essential cmake ninja-build pkg-config git clang libclang-rt-14-dev clang-format
+  build-essential cmake ninja-build pkg-config git clang libclang-rt-14-dev clang-format ccache
   python3 python3-pip
   # libraries (Debian packages only; see ../shared/SERVICES.md)
   libzstd-dev liblz4-dev libxxhash-dev
@@ -25,7 +25,11 @@ APT_PACKAGES=(
   # baseline of bench/e2e/databases.sh (MySQL -> PostgreSQL)
   pgloader
 )
-PIP_PACKAGES=(pyarrow pytest numpy)
+# "pip name:import name". kafka-python and psycopg2 are the reference 004 stack (the
+# Kafka baseline of bench/e2e/brokers.sh) and the independent Python client of the
+# row-message tests.
+PIP_PACKAGES=(pyarrow:pyarrow pytest:pytest numpy:numpy kafka-python:kafka
+  psycopg2-binary:psycopg2)
 
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
@@ -47,7 +51,7 @@ fi
 PY=${PYTHON:-python3}
 need_pip=()
 for p in "${PIP_PACKAGES[@]}"; do
-  if ! "$PY" -c "import $p" 2>/dev/null; then need_pip+=("$p"); fi
+  if ! "$PY" -c "import ${p#*:}" 2>/dev/null; then need_pip+=("${p%%:*}"); fi
 done
 if [ ${#need_pip[@]} -gt 0 ]; then
   echo "install-deps: pip packages: ${need_pip[*]}"

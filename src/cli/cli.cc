@@ -374,6 +374,7 @@ int CmdExport(const ParsedArgs& args) {
   const auto& reg = Registry::Global();
   const std::string& src = args.positionals[0];
   const std::string dst = args.Get("to");
+  if (args.Has("message-format")) setup->dst_opts.emplace_back("format", args.Get("message-format"));
   auto source = reg.MakeSource(src, setup->src_opts);
   if (!source.ok()) return Fail(source.status());
   auto publisher = reg.MakePublisher(dst, setup->dst_opts);
@@ -400,6 +401,11 @@ int CmdImport(const ParsedArgs& args) {
   Status state_st = ParseStateFlags(args, "import", from, dst, &setup->dst_opts, &state);
   if (!state_st.ok()) return Fail(state_st);
   setup->options.state = &state;
+  // Broker flags are the subscriber's URI options (a name given both ways is an error).
+  if (args.Has("message-format")) setup->src_opts.emplace_back("format", args.Get("message-format"));
+  if (args.Has("group")) setup->src_opts.emplace_back("group", args.Get("group"));
+  if (args.Has("until-end")) setup->src_opts.emplace_back("until_end", "true");
+  if (args.Has("follow")) setup->src_opts.emplace_back("follow", "true");
   auto subscriber = reg.MakeSubscriber(from, setup->src_opts);
   if (!subscriber.ok()) return Fail(subscriber.status());
   auto sink = reg.MakeSink(dst, setup->dst_opts);
@@ -534,7 +540,11 @@ const std::vector<Command>& Commands() {
                  "Reader, encoder and writer run on their own threads; the first part is\n"
                  "written while SRC is still being read; memory stays bounded by\n"
                  "part size x queue depth. The stream ends with an end-of-stream part.\n",
-                 Concat(Concat({{"to", 0, "DEST", "where the parts go (e.g. parts:///dir)"}}, RunFlags()),
+                 Concat(Concat({{"to", 0, "DEST", "where the parts go (e.g. parts:///dir)"},
+                                {"message-format", 0, "FMT",
+                                 "broker messages: part (default), tdtp (TDTP XML packets) or "
+                                 "json (one JSON object per row); the destination's format="}},
+                               RunFlags()),
                         LogFlags()),
                  true, false, true, false, CmdExport});
     c.push_back({"import", "sluice import FROM --into DST [--workers N] [flags]",
@@ -542,7 +552,17 @@ const std::vector<Command>& Commands() {
                  "Workers take parts in any order and apply each atomically together with\n"
                  "its idempotency key; parts already applied are counted as duplicates.\n"
                  "A part is acknowledged to its transport only after the commit.\n",
-                 Concat(Concat(Concat({{"into", 0, "DST", "the destination (e.g. sqlite:///db?table=t)"}},
+                 Concat(Concat(Concat({{"into", 0, "DST", "the destination (e.g. sqlite:///db?table=t)"},
+                                       {"group", 0, "G",
+                                        "consumer group of a broker subscription (processes in "
+                                        "one group share the work)"},
+                                       {"until-end", 0, "",
+                                        "broker: wait until every stream seen has ended (an "
+                                        "export may still be running)"},
+                                       {"follow", 0, "", "broker: keep importing until SIGINT"},
+                                       {"message-format", 0, "FMT",
+                                        "broker messages: part (default; TDTP packets are "
+                                        "recognized) or json (one JSON object per row)"}},
                                       RunFlags()),
                                StateFlags()),
                         LogFlags()),

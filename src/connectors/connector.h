@@ -273,6 +273,11 @@ struct ReceivedPart {
   // > 1 when the transport knows this is a redelivery (the sink ledger makes
   // it harmless; the count shows up in the stats).
   int delivery_attempt = 1;
+  // Set when the transport built the part itself (row messages batched into
+  // a part) and that failed: `bytes` then hold what was received, and the
+  // runtime handles the part as one that failed to decode (fail the run, or
+  // skip it to the reject directory under skip-part).
+  Status decode_error;
 };
 
 struct Delivery {

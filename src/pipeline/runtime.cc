@@ -881,7 +881,9 @@ class Importer {
       part::DecodeOptions dopts;
       dopts.max_uncompressed_bytes = options_.max_part_bytes;
       dopts.expected_schema = schema_;
-      auto decoded = DecodeAnyPart(p.received.bytes, p.received.name, dopts);
+      auto decoded = p.received.decode_error.ok()
+                         ? DecodeAnyPart(p.received.bytes, p.received.name, dopts)
+                         : Result<part::DecodedPart>(p.received.decode_error);
       if (!decoded.ok()) {
         SLUICE_RETURN_NOT_OK(HandleFailure(p.received, nullptr,
                                            decoded.status().WithContext("part " + p.received.name)));

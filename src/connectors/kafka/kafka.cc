@@ -38,8 +38,15 @@ Result<Endpoint> ParseEndpoint(const Uri& uri) {
   return e;
 }
 
+namespace {
+OptionSpecs Concat(OptionSpecs a, const OptionSpecs& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+}  // namespace
+
 OptionSpecs PublisherOptionSpecs() {
-  return {
+  return Concat({
       {"create_topic", OptionType::kBool, "false",
        "create the topic when it does not exist (with partitions, replication, and "
        "max_message_bytes as its max.message.bytes, default 8MiB)"},
@@ -58,17 +65,30 @@ OptionSpecs PublisherOptionSpecs() {
       {"format",
        OptionType::kEnum,
        "part",
-       "native parts, or TDTP XML packets for TDTP-framework consumers",
-       {"part", "tdtp"}},
+       "native parts, TDTP XML packets for TDTP-framework consumers, or one JSON object per row "
+       "(json) for any client",
+       {"part", "tdtp", "json"}},
+      {"spread", OptionType::kBool, "true",
+       "parts of a stream go round-robin over the topic's partitions (the end part to all), so "
+       "a consumer group shares one export; false: one partition per stream (its key's)"},
       {"table", OptionType::kString, "", "format=tdtp: the TDTP table name (default: the topic)"},
       {"properties", OptionType::kString, "",
        "extra librdkafka properties, 'name=value;name=value' (TLS, SASL, tuning)"},
-  };
+  }, rowmsg::PublisherOptionSpecs());
 }
 
 OptionSpecs SubscriberOptionSpecs() {
-  return {
+  return Concat({
       {"group", OptionType::kString, "", "consumer group (default: sluice-<topic>)"},
+      {"until_end", OptionType::kBool, "false",
+       "end only when every stream seen has its end part in every assigned partition (waits "
+       "for an export still running); default: end at the end of the partitions"},
+      {"format",
+       OptionType::kEnum,
+       "part",
+       "part: native parts or TDTP packets (told apart by their bytes); json: one JSON object "
+       "per row, batched into parts",
+       {"part", "tdtp", "json"}},
       {"follow", OptionType::kBool, "false",
        "keep waiting for new parts until stopped (SIGINT); default: stop at the end of the topic"},
       {"from",
@@ -82,7 +102,7 @@ OptionSpecs SubscriberOptionSpecs() {
       {"admin_timeout", OptionType::kDuration, "15s", "timeout of metadata and offset requests"},
       {"properties", OptionType::kString, "",
        "extra librdkafka properties, 'name=value;name=value' (TLS, SASL, tuning)"},
-  };
+  }, rowmsg::SubscriberOptionSpecs());
 }
 
 namespace {
@@ -113,7 +133,11 @@ void RegisterKafka(Registry* registry) {
     if (o.GetString("format") == "tdtp") {
       po.encoding.format = PartEncoding::Format::kTdtp;
       po.encoding.table_name = o.GetString("table").empty() ? endpoint.topic : o.GetString("table");
+    } else if (o.GetString("format") == "json") {
+      po.message_format = kafka::MessageFormat::kJson;
     }
+    SLUICE_ASSIGN_OR_RETURN(po.rows, rowmsg::ParseOptions(o, /*subscriber=*/false));
+    po.spread = o.GetBool("spread");
     po.create_topic = o.GetBool("create_topic");
     SLUICE_ASSIGN_OR_RETURN(po.partitions, kafka::PositiveInt(o, "partitions"));
     SLUICE_ASSIGN_OR_RETURN(po.replication, kafka::PositiveInt(o, "replication"));
@@ -131,6 +155,12 @@ void RegisterKafka(Registry* registry) {
     kafka::SubscriberOptions so;
     so.group = o.GetString("group");
     so.follow = o.GetBool("follow");
+    so.until_end = o.GetBool("until_end");
+    if (so.follow && so.until_end) {
+      return Status::InvalidArgument("kafka: follow and until_end exclude each other");
+    }
+    if (o.GetString("format") == "json") so.message_format = kafka::MessageFormat::kJson;
+    SLUICE_ASSIGN_OR_RETURN(so.rows, rowmsg::ParseOptions(o, /*subscriber=*/true));
     so.from_latest = o.GetString("from") == "latest";
     so.session_timeout_ms = o.GetDurationMs("session_timeout");
     so.lag_interval_ms = o.GetDurationMs("lag_interval");

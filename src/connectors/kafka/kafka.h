@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "connectors/connector.h"
+#include "connectors/rowmsg/row_messages.h"
 
 namespace sluice {
 
@@ -56,6 +57,12 @@ inline constexpr char kHeaderEnd[] = "sluice-end";  // "1" on the end part, else
 inline constexpr char kContentTypePart[] = "application/vnd.apache.arrow.stream";
 inline constexpr char kContentTypeTdtp[] = "application/xml";
 
+// What one message carries.
+enum class MessageFormat {
+  kPart,  // one native part per message (or a TDTP packet: PartEncoding)
+  kJson,  // one JSON object per row (rowmsg): for clients that are not sluice
+};
+
 // max.message.bytes given to a topic the publisher creates when the
 // max_message_bytes option is absent: room for the default 2 MiB parts.
 inline constexpr int64_t kCreatedTopicMaxMessageBytes = int64_t{8} << 20;
@@ -65,6 +72,12 @@ inline constexpr int64_t kDefaultMaxMessageBytes = int64_t{1} << 20;
 
 struct PublisherOptions {
   PartEncoding encoding;
+  MessageFormat message_format = MessageFormat::kPart;
+  rowmsg::RowMessageOptions rows;  // kJson: timestamps
+  // Parts of one stream go round-robin over the topic's partitions (so the
+  // members of a consumer group share one export); the end part goes to
+  // every partition. false: the whole stream in the partition of its key.
+  bool spread = true;
   bool create_topic = false;  // create the topic when it does not exist
   int partitions = 1;         // of a created topic
   int replication = 1;        // of a created topic
@@ -82,6 +95,12 @@ struct PublisherOptions {
 struct SubscriberOptions {
   std::string group;         // consumer group (empty: "sluice-" + topic)
   bool follow = false;       // keep waiting for new parts (stop with SIGINT)
+  // End only once every assigned partition has the end part of every stream
+  // seen in it (an import started before or during the export waits for it
+  // to finish) instead of at the first end of the partitions.
+  bool until_end = false;
+  MessageFormat message_format = MessageFormat::kPart;
+  rowmsg::RowMessageOptions rows;  // kJson: schema, batching
   bool from_latest = false;  // where a group without committed offsets starts
   int64_t session_timeout_ms = 45000;
   int64_t lag_interval_ms = 30000;  // follow: how often the consumer lag is logged

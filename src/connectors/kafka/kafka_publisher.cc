@@ -1,4 +1,5 @@
-// The Kafka part publisher: one message per part, keyed by stream id.
+// The Kafka part publisher: one message per part, keyed by stream id and
+// spread round-robin over the partitions (format=json: one message per row).
 //
 // librdkafka produces asynchronously: Publish() enqueues a copy of the part
 // and returns; the broker's acknowledgement (or failure) arrives later as a
@@ -62,6 +63,9 @@ class KafkaPublisher final : public PartPublisher {
     if (!producer_) return Status::Internal("kafka: Publish before Open");
     rd_kafka_poll(producer_.get(), 0);  // serve delivery reports of earlier parts
     SLUICE_RETURN_NOT_OK(FirstError());
+    const std::string label =
+        "part " + std::to_string(meta.part_number) + " of stream " + meta.stream_id;
+    if (options_.message_format == MessageFormat::kJson) return PublishRows(meta, bytes, label);
     const bool tdtp = options_.encoding.format == PartEncoding::Format::kTdtp;
     if (tdtp && meta.end_of_stream) {
       // TDTP has no end part and Kafka messages cannot be rewritten with
@@ -70,9 +74,7 @@ class KafkaPublisher final : public PartPublisher {
                          << meta.total_parts << " packet(s)";
       return Status::OK();
     }
-    const std::string label =
-        "part " + std::to_string(meta.part_number) + " of stream " + meta.stream_id;
-    std::vector<std::pair<std::string, std::string>> headers = {
+    const std::vector<std::pair<std::string, std::string>> headers = {
         {kHeaderContentType, tdtp ? kContentTypeTdtp : kContentTypePart},
         {kHeaderFormat, tdtp ? "tdtp" : "part"},
         {kHeaderStreamId, meta.stream_id},
@@ -81,69 +83,25 @@ class KafkaPublisher final : public PartPublisher {
         {kHeaderIdempotencyKey, meta.idempotency_key},
         {kHeaderEnd, meta.end_of_stream ? "1" : "0"},
     };
-    const int64_t size = RecordBatchBytes(static_cast<int64_t>(meta.stream_id.size()),
-                                          static_cast<int64_t>(bytes.size()), headers);
-    if (size > limit_) {
-      const int64_t percent = std::max<int64_t>(1, limit_ * 90 / size);
-      return Status::InvalidArgument(
-          "kafka: " + label + " is too large for topic '" + endpoint_.topic +
-          "': " + FormatBytes(size, /*human=*/false) + " as a message (the part is " +
-          FormatBytes(static_cast<int64_t>(bytes.size())) +
-          ", plus key and headers), over the limit of " + FormatBytes(limit_) + " set by the " +
-          limit_source_ + "; export with a smaller --part-size (about " + std::to_string(percent) +
-          "% of the current one or less: parts are cut by their uncompressed size) or raise the "
-          "topic's max.message.bytes");
+    SLUICE_RETURN_NOT_OK(CheckSize(meta.stream_id, bytes, headers, label,
+                                   "export with a smaller --part-size (about {percent}% of the "
+                                   "current one or less: parts are cut by their uncompressed "
+                                   "size) or raise the topic's max.message.bytes"));
+    const uint64_t id = Track(label);
+    if (!options_.spread || partition_count_ < 2) {
+      // The key's partition (murmur2): the whole stream in one partition.
+      return Produce(id, RD_KAFKA_PARTITION_UA, meta.stream_id, bytes, headers, label);
     }
-
-    const uint64_t id = ++next_id_;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      outstanding_.emplace(id, label);
+    if (!meta.end_of_stream) {
+      const auto p = static_cast<int32_t>((meta.part_number - 1) % partition_count_);
+      return Produce(id, p, meta.stream_id, bytes, headers, label);
     }
-    std::vector<rd_kafka_vu_t> vus(5 + headers.size());
-    vus[0].vtype = RD_KAFKA_VTYPE_TOPIC;
-    vus[0].u.cstr = endpoint_.topic.c_str();
-    vus[1].vtype = RD_KAFKA_VTYPE_KEY;
-    vus[1].u.mem.ptr = const_cast<char*>(meta.stream_id.data());
-    vus[1].u.mem.size = meta.stream_id.size();
-    vus[2].vtype = RD_KAFKA_VTYPE_VALUE;
-    // Copied by librdkafka (RD_KAFKA_MSG_F_COPY): `bytes` only lives for this call.
-    vus[2].u.mem.ptr = const_cast<char*>(bytes.data());
-    vus[2].u.mem.size = bytes.size();
-    vus[3].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
-    vus[3].u.i = RD_KAFKA_MSG_F_COPY;
-    vus[4].vtype = RD_KAFKA_VTYPE_OPAQUE;
-    vus[4].u.ptr = reinterpret_cast<void*>(static_cast<uintptr_t>(id));
-    for (size_t i = 0; i < headers.size(); ++i) {
-      rd_kafka_vu_t& h = vus[5 + i];
-      h.vtype = RD_KAFKA_VTYPE_HEADER;
-      h.u.header.name = headers[i].first.c_str();
-      h.u.header.val = headers[i].second.data();
-      h.u.header.size = static_cast<ssize_t>(headers[i].second.size());
+    // The end part goes to every partition, after the data parts there
+    // (per-partition order is kept): whichever group member owns a
+    // partition sees the stream close in it.
+    for (int32_t p = 0; p < partition_count_; ++p) {
+      SLUICE_RETURN_NOT_OK(Produce(id, p, meta.stream_id, bytes, headers, label));
     }
-    const auto deadline =
-        std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.delivery_timeout_ms);
-    while (true) {
-      rd_kafka_error_t* error = rd_kafka_produceva(producer_.get(), vus.data(), vus.size());
-      if (error == nullptr) break;
-      const rd_kafka_resp_err_t code = rd_kafka_error_code(error);
-      const std::string text = rd_kafka_error_string(error);
-      rd_kafka_error_destroy(error);
-      if (code == RD_KAFKA_RESP_ERR__QUEUE_FULL && std::chrono::steady_clock::now() < deadline) {
-        // The local queue holds parts the broker has not acknowledged yet:
-        // wait for some delivery reports to free it.
-        rd_kafka_poll(producer_.get(), 50);
-        SLUICE_RETURN_NOT_OK(FirstError());
-        continue;
-      }
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        outstanding_.erase(id);
-      }
-      return Status::IOError("kafka: cannot enqueue " + label + " for topic '" + endpoint_.topic +
-                             "': " + text + " (" + rd_kafka_err2name(code) + ")");
-    }
-    rd_kafka_poll(producer_.get(), 0);
     return Status::OK();
   }
 
@@ -177,6 +135,135 @@ class KafkaPublisher final : public PartPublisher {
   PartEncoding encoding() const override { return options_.encoding; }
 
  private:
+  // format=json: one message per row, keyed by the row's primary key (no
+  // key without one). Row messages carry no end marker: a consumer that is
+  // not sluice would take it for a row.
+  Status PublishRows(const PartMeta& meta, std::string_view bytes, const std::string& label) {
+    if (meta.end_of_stream) {
+      SLUICE_LOG(kDebug) << "kafka: stream " << meta.stream_id << " ended after "
+                         << meta.total_parts << " part(s) of rows";
+      return Status::OK();
+    }
+    const std::vector<std::pair<std::string, std::string>> headers = {
+        {kHeaderContentType, rowmsg::kContentTypeJson},
+        {kHeaderFormat, "json"},
+        {kHeaderStreamId, meta.stream_id},
+        {kHeaderPartNumber, std::to_string(meta.part_number)},
+    };
+    const uint64_t id = Track(label);
+    int64_t row = 0;
+    return encoder_.EncodePart(
+        bytes, label, [&](std::string_view json, std::string_view key) -> Status {
+          ++row;
+          const std::string what = "row " + std::to_string(row) + " of " + label;
+          SLUICE_RETURN_NOT_OK(CheckSize(key, json, headers, what,
+                                         "raise the topic's max.message.bytes"));
+          return Produce(id, RD_KAFKA_PARTITION_UA, key, json, headers, what);
+        });
+  }
+
+  Status CheckSize(std::string_view key, std::string_view value,
+                   const std::vector<std::pair<std::string, std::string>>& headers,
+                   const std::string& label, std::string advice) const {
+    const int64_t size = RecordBatchBytes(static_cast<int64_t>(key.size()),
+                                          static_cast<int64_t>(value.size()), headers);
+    if (size <= limit_) return Status::OK();
+    const int64_t percent = std::max<int64_t>(1, limit_ * 90 / size);
+    const size_t at = advice.find("{percent}");
+    if (at != std::string::npos) advice.replace(at, 9, std::to_string(percent));
+    return Status::InvalidArgument(
+        "kafka: " + label + " is too large for topic '" + endpoint_.topic +
+        "': " + FormatBytes(size, /*human=*/false) + " as a message (the value is " +
+        FormatBytes(static_cast<int64_t>(value.size())) +
+        ", plus key and headers), over the limit of " + FormatBytes(limit_) + " set by the " +
+        limit_source_ + "; " + advice);
+  }
+
+  // A new delivery-report id for the messages of one part.
+  uint64_t Track(const std::string& label) {
+    const uint64_t id = ++next_id_;
+    std::lock_guard<std::mutex> lock(mu_);
+    outstanding_.emplace(id, Outstanding{label, 0});
+    return id;
+  }
+
+  // Enqueues one message (waiting while the local queue is full, up to
+  // delivery_timeout). An empty key is sent as no key.
+  Status Produce(uint64_t id, int32_t partition, std::string_view key, std::string_view value,
+                 const std::vector<std::pair<std::string, std::string>>& headers,
+                 const std::string& label) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++outstanding_[id].messages;
+    }
+    std::vector<rd_kafka_vu_t> vus;
+    vus.reserve(6 + headers.size());
+    rd_kafka_vu_t v{};
+    v.vtype = RD_KAFKA_VTYPE_TOPIC;
+    v.u.cstr = endpoint_.topic.c_str();
+    vus.push_back(v);
+    if (!key.empty()) {
+      v = {};
+      v.vtype = RD_KAFKA_VTYPE_KEY;
+      v.u.mem.ptr = const_cast<char*>(key.data());
+      v.u.mem.size = key.size();
+      vus.push_back(v);
+    }
+    if (partition != RD_KAFKA_PARTITION_UA) {
+      v = {};
+      v.vtype = RD_KAFKA_VTYPE_PARTITION;
+      v.u.i32 = partition;
+      vus.push_back(v);
+    }
+    v = {};
+    v.vtype = RD_KAFKA_VTYPE_VALUE;
+    // Copied by librdkafka (RD_KAFKA_MSG_F_COPY): `value` only lives for this call.
+    v.u.mem.ptr = const_cast<char*>(value.data());
+    v.u.mem.size = value.size();
+    vus.push_back(v);
+    v = {};
+    v.vtype = RD_KAFKA_VTYPE_MSGFLAGS;
+    v.u.i = RD_KAFKA_MSG_F_COPY;
+    vus.push_back(v);
+    v = {};
+    v.vtype = RD_KAFKA_VTYPE_OPAQUE;
+    v.u.ptr = reinterpret_cast<void*>(static_cast<uintptr_t>(id));
+    vus.push_back(v);
+    for (const auto& [name, val] : headers) {
+      v = {};
+      v.vtype = RD_KAFKA_VTYPE_HEADER;
+      v.u.header.name = name.c_str();
+      v.u.header.val = val.data();
+      v.u.header.size = static_cast<ssize_t>(val.size());
+      vus.push_back(v);
+    }
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.delivery_timeout_ms);
+    while (true) {
+      rd_kafka_error_t* error = rd_kafka_produceva(producer_.get(), vus.data(), vus.size());
+      if (error == nullptr) break;
+      const rd_kafka_resp_err_t code = rd_kafka_error_code(error);
+      const std::string text = rd_kafka_error_string(error);
+      rd_kafka_error_destroy(error);
+      if (code == RD_KAFKA_RESP_ERR__QUEUE_FULL && std::chrono::steady_clock::now() < deadline) {
+        // The local queue holds messages the broker has not acknowledged
+        // yet: wait for some delivery reports to free it.
+        rd_kafka_poll(producer_.get(), 50);
+        SLUICE_RETURN_NOT_OK(FirstError());
+        continue;
+      }
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        auto it = outstanding_.find(id);
+        if (it != outstanding_.end() && --it->second.messages == 0) outstanding_.erase(it);
+      }
+      return Status::IOError("kafka: cannot enqueue " + label + " for topic '" + endpoint_.topic +
+                             "': " + text + " (" + rd_kafka_err2name(code) + ")");
+    }
+    rd_kafka_poll(producer_.get(), 0);
+    return Status::OK();
+  }
+
   std::vector<std::pair<std::string, std::string>> ProducerBase() const {
     // The client's own message size check must never be stricter than ours;
     // the local queue must hold at least a couple of the largest parts.
@@ -219,11 +306,13 @@ class KafkaPublisher final : public PartPublisher {
            std::to_string(options_.max_message_bytes.value_or(kCreatedTopicMaxMessageBytes))}};
       SLUICE_RETURN_NOT_OK(CreateTopic(admin.get(), endpoint_, options_.partitions,
                                        options_.replication, configs, options_.admin_timeout_ms));
+      partition_count_ = options_.partitions;
     } else if (!partitions.ok()) {
       return partitions.status();
     } else {
       SLUICE_LOG(kDebug) << "kafka: topic '" << endpoint_.topic << "' has " << *partitions
                          << " partition(s)";
+      partition_count_ = std::max(1, *partitions);
     }
 
     std::optional<int64_t> topic_limit;
@@ -282,8 +371,8 @@ class KafkaPublisher final : public PartPublisher {
       std::lock_guard<std::mutex> lock(self->mu_);
       auto it = self->outstanding_.find(id);
       if (it != self->outstanding_.end()) {
-        label = std::move(it->second);
-        self->outstanding_.erase(it);
+        label = it->second.label;
+        if (--it->second.messages <= 0) self->outstanding_.erase(it);
       }
     }
     if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -350,7 +439,13 @@ class KafkaPublisher final : public PartPublisher {
   // Delivery reports are served on the publishing thread (poll/flush); the
   // mutex only guards against librdkafka ever calling back elsewhere.
   std::mutex mu_;
-  std::unordered_map<uint64_t, std::string> outstanding_;  // message id -> "part N of stream S"
+  struct Outstanding {
+    std::string label;     // "part N of stream S"
+    int64_t messages = 0;  // not yet reported (a part of rows is many messages)
+  };
+  std::unordered_map<uint64_t, Outstanding> outstanding_;  // delivery-report id -> part
+  rowmsg::RowEncoder encoder_{options_.rows.timestamps};
+  int32_t partition_count_ = 1;
   Status first_error_;
   std::atomic<int64_t> delivered_{0};
   std::atomic<int64_t> failed_{0};

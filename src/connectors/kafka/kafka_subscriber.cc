@@ -9,6 +9,13 @@
 // committed; the parts after it that were applied already come back and the
 // sink's ledger skips them.
 //
+// format=json (row messages): consecutive messages of a partition are
+// batched into one part whose id names its offset range. The bounds of every
+// batch delivered above the committed offset are committed (as the offset's
+// metadata) *before* the batch is handed out, so a restarted or new group
+// member cuts the same batches again and the sink's ledger skips those it
+// already has: exactly-once with any batch size, timing or worker count.
+//
 // Locks: `poll_mu_` lets one thread at a time poll the consumer (the
 // rebalance callback runs inside that poll, or inside consumer close);
 // `mu_` guards the offset bookkeeping and is never held across a blocking
@@ -18,17 +25,20 @@
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <cstring>
 #include <deque>
 #include <map>
 #include <mutex>
 #include <set>
+#include <thread>
 #include <unordered_map>
 
 #include "connectors/kafka/kafka.h"
 #include "connectors/kafka/kafka_client.h"
 #include "core/buffer.h"
+#include "formats/part/part.h"
 #include "core/log.h"
 
 namespace sluice::kafka {
@@ -90,10 +100,13 @@ class KafkaSubscriber final : public PartSubscriber {
       return Status::IOError("kafka: subscribing to topic '" + endpoint_.topic +
                              "': " + DescribeError(err));
     }
+    topic_partitions_ = *partitions;
     last_lag_log_ = Clock::now();
     SLUICE_LOG(kInfo) << "kafka: consuming topic '" << endpoint_.topic << "' (" << *partitions
                       << " partition(s)) on " << endpoint_.brokers << " as group '"
-                      << options_.group << "'" << (options_.follow ? ", following" : "");
+                      << options_.group << "'" << (options_.follow ? ", following" : "")
+                      << (options_.until_end ? ", until every stream's end" : "")
+                      << (json() ? ", JSON row messages" : "");
     return Status::OK();
   }
 
@@ -101,15 +114,25 @@ class KafkaSubscriber final : public PartSubscriber {
     if (!consumer_) return Status::Internal("kafka: Receive before Open");
     const auto deadline =
         Clock::now() + std::chrono::milliseconds(std::max<int64_t>(0, max_wait_ms));
-    if (auto d = TakeRequeuedOrEnd(/*check_end=*/false)) return std::move(*d);
+    if (auto item = TakeReadyOrEnd(/*check_end=*/false)) return Finish(std::move(*item));
     std::unique_lock<std::timed_mutex> poll(poll_mu_, std::defer_lock);
     if (!poll.try_lock_until(deadline)) return Delivery{Delivery::State::kIdle, {}};
     while (true) {
-      if (auto d = TakeRequeuedOrEnd(/*check_end=*/true)) return std::move(*d);
+      if (auto item = TakeReadyOrEnd(/*check_end=*/true)) {
+        poll.unlock();
+        return Finish(std::move(*item));
+      }
       SLUICE_RETURN_NOT_OK(FirstError());
       MaybeLogProgress();
       const auto now = Clock::now();
       if (now >= deadline) return Delivery{Delivery::State::kIdle, {}};
+      if (json() && TooManyOpenBatches()) {
+        // Every batch above the committed offset is listed in the commit
+        // metadata: wait for the oldest to be acked before cutting more.
+        poll.unlock();
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        return Delivery{Delivery::State::kIdle, {}};
+      }
       // Short polls: acks on other threads may complete the end condition.
       const auto left =
           std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count();
@@ -117,13 +140,21 @@ class KafkaSubscriber final : public PartSubscriber {
           rd_kafka_consumer_poll(consumer_.get(), static_cast<int>(std::min<int64_t>(left, 50))));
       if (!m) continue;
       if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-        std::lock_guard<std::mutex> lock(mu_);
-        auto it = partitions_.find(m->partition);
-        if (it != partitions_.end()) it->second.eof = true;
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          auto it = partitions_.find(m->partition);
+          if (it != partitions_.end()) it->second.eof = true;
+        }
+        // Caught up: the rows gathered so far go now rather than wait.
+        if (json()) SLUICE_RETURN_NOT_OK(CutBatch(m->partition));
         continue;
       }
       if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         SLUICE_RETURN_NOT_OK(ConsumerError(m.get()));
+        continue;
+      }
+      if (json()) {
+        SLUICE_RETURN_NOT_OK(AddRowMessage(m.get()));
         continue;
       }
       if (auto d = Deliver(m.get())) return std::move(*d);
@@ -155,19 +186,52 @@ class KafkaSubscriber final : public PartSubscriber {
   // partition starts after its first message (a resumed group, from=latest,
   // a partition taken over mid-stream): parts committed earlier are not
   // delivered again, so the runtime would report them missing.
-  bool delivers_whole_streams() const override { return !options_.follow && whole_streams_.load(); }
+  bool delivers_whole_streams() const override {
+    return !options_.follow && !json() && whole_streams_.load();
+  }
   // A topic with nothing new since the group's committed offsets is the
   // normal state of a scheduled import.
   bool empty_origin_is_error() const override { return false; }
 
  private:
+  // format=json: a run of row messages of one partition, becoming one part.
+  struct RowBatch {
+    int32_t partition = 0;
+    std::string text;              // one message per line
+    std::vector<int64_t> offsets;  // of each line's message
+    uint64_t tag = 0;
+    int64_t first() const { return offsets.front(); }
+    int64_t last() const { return offsets.back(); }
+  };
   struct PartitionState {
-    std::set<int64_t> in_flight;  // delivered, not acked
+    std::set<int64_t> in_flight;  // delivered, not acked (a row batch: its first offset)
     int64_t next = -1;            // offset after the last delivered message
     int64_t committed = -1;       // last offset this member committed
     bool eof = false;             // reached the end, nothing delivered since
+    // format=json: the batches delivered at or above the safe point (first ->
+    // last offset; acked or not), committed as metadata; the bounds a
+    // previous owner committed, to cut the same batches again; the batch
+    // being gathered.
+    std::map<int64_t, int64_t> ranges;
+    std::deque<std::pair<int64_t, int64_t>> forced;
+    RowBatch building;
+    // until_end: streams with a data part but no end part seen here yet.
+    std::set<std::string> open_streams;
+    bool delivered_any = false;
+    bool caught_up = false;  // assigned with the group's offset at the end already
     // The offset to commit: everything below it was acked (or skipped).
     int64_t SafePoint() const { return in_flight.empty() ? next : *in_flight.begin(); }
+  };
+  // What Receive hands out next: a part or the end, or a row batch to turn
+  // into a part (outside the poll lock).
+  struct Item {
+    Delivery delivery;
+    std::optional<RowBatch> rows;
+  };
+  struct CommitEntry {
+    int32_t partition;
+    int64_t offset;
+    std::string metadata;
   };
   struct Pending {
     int32_t partition;
@@ -178,28 +242,246 @@ class KafkaSubscriber final : public PartSubscriber {
     return endpoint_.topic + "[" + std::to_string(partition) + "]@" + std::to_string(offset);
   }
 
-  // A part put back by Reject(requeue), or kEnd when the subscription is
-  // over: not following, assigned, every partition at its end, nothing pending.
-  std::optional<Delivery> TakeRequeuedOrEnd(bool check_end) {
+  bool json() const { return options_.message_format == MessageFormat::kJson; }
+
+  // A part put back by Reject(requeue), a row batch ready to go, or kEnd
+  // when the subscription is over: not following, assigned, every partition
+  // at its end (until_end: with every stream seen there closed), nothing
+  // pending.
+  std::optional<Item> TakeReadyOrEnd(bool check_end) {
     std::lock_guard<std::mutex> lock(mu_);
     if (!requeued_.empty()) {
-      Delivery d;
-      d.state = Delivery::State::kPart;
-      d.part = std::move(requeued_.front());
+      Item item;
+      item.delivery.state = Delivery::State::kPart;
+      item.delivery.part = std::move(requeued_.front());
       requeued_.pop_front();
-      return d;
+      return item;
+    }
+    if (!ready_.empty()) {
+      Item item;
+      item.rows = std::move(ready_.front());
+      ready_.pop_front();
+      return item;
     }
     if (!ended_ && check_end && !options_.follow && assigned_ && tags_.empty()) {
-      bool all_eof = true;
-      for (const auto& [p, st] : partitions_) all_eof = all_eof && st.eof;
-      if (all_eof) {
+      bool done = true;
+      for (const auto& [p, st] : partitions_) {
+        done = done && st.eof && st.building.offsets.empty();
+        if (options_.until_end) {
+          done = done && st.open_streams.empty() && (st.delivered_any || st.caught_up);
+        }
+      }
+      if (done) {
         ended_ = true;
         SLUICE_LOG(kInfo) << "kafka: reached the end of " << partitions_.size()
-                          << " assigned partition(s) of topic '" << endpoint_.topic << "'";
+                          << " assigned partition(s) of topic '" << endpoint_.topic << "'"
+                          << (options_.until_end ? " (every stream seen has ended)" : "");
       }
     }
-    if (ended_) return Delivery{Delivery::State::kEnd, {}};
+    if (ended_) {
+      Item item;
+      item.delivery.state = Delivery::State::kEnd;
+      return item;
+    }
     return std::nullopt;
+  }
+
+  // Turns a row batch into a part (JSON parsing runs on the calling worker,
+  // not under the poll lock). A batch that does not parse is delivered with
+  // decode_error set, so the runtime fails the run or skips it.
+  Result<Delivery> Finish(Item item) {
+    if (!item.rows) return std::move(item.delivery);
+    RowBatch& b = *item.rows;
+    Delivery d;
+    d.state = Delivery::State::kPart;
+    d.part.delivery_tag = b.tag;
+    d.part.name = NameOf(b.partition, b.first()) +
+                  (b.offsets.size() > 1 ? ".." + std::to_string(b.last()) : "");
+    const std::string where = endpoint_.topic + ":" + std::to_string(b.partition);
+    rowmsg::RowBatchDecoder::PartIdentity identity;
+    identity.stream_id = StableHexId("kafka-json:" + where);
+    identity.part_number = b.first() + 1;
+    identity.source_fingerprint =
+        "kafka-json:" + where + ":" + std::to_string(b.first()) + "-" + std::to_string(b.last());
+    auto bytes = decoder_.ToPart(b.text, identity, [&](int64_t line) {
+      const auto i = static_cast<size_t>(std::max<int64_t>(1, line) - 1);
+      return "kafka: message " +
+             NameOf(b.partition, i < b.offsets.size() ? b.offsets[i] : b.first());
+    });
+    if (bytes.ok()) {
+      auto owned = std::make_shared<std::string>(std::move(*bytes));
+      d.part.bytes = Buffer::Wrap(reinterpret_cast<const uint8_t*>(owned->data()),
+                                  static_cast<int64_t>(owned->size()), owned);
+    } else {
+      d.part.bytes = Buffer::Copy(b.text.data(), static_cast<int64_t>(b.text.size()));
+      d.part.decode_error = bytes.status();
+    }
+    return d;
+  }
+
+  // FNV-1a, as 16 hex digits: a stream id that is the same in every process.
+  static std::string StableHexId(std::string_view text) {
+    uint64_t h = 1469598103934665603ull;
+    for (unsigned char c : text) {
+      h ^= c;
+      h *= 1099511628211ull;
+    }
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out(16, '0');
+    for (int i = 15; i >= 0; --i, h >>= 4) out[static_cast<size_t>(i)] = kHex[h & 15];
+    return out;
+  }
+
+  // "sluice-rows:1:f-l,f-l" — the batches at or above the safe point, which
+  // a later owner must cut the same way. Drops the ranges below it.
+  static std::string RangesMetadata(PartitionState* st, int64_t safe) {
+    std::string out = "sluice-rows:1:";
+    bool first = true;
+    for (auto it = st->ranges.begin(); it != st->ranges.end();) {
+      if (it->first < safe) {
+        it = st->ranges.erase(it);
+        continue;
+      }
+      out += (first ? "" : ",") + std::to_string(it->first) + "-" + std::to_string(it->second);
+      first = false;
+      ++it;
+    }
+    return out;
+  }
+
+  static std::deque<std::pair<int64_t, int64_t>> ParseRangesMetadata(std::string_view text) {
+    std::deque<std::pair<int64_t, int64_t>> out;
+    constexpr std::string_view kPrefix = "sluice-rows:1:";
+    if (text.substr(0, kPrefix.size()) != kPrefix) return out;
+    text.remove_prefix(kPrefix.size());
+    while (!text.empty()) {
+      const size_t comma = text.find(',');
+      const std::string_view item = text.substr(0, comma);
+      const size_t dash = item.find('-');
+      int64_t f = -1, l = -1;
+      if (dash == std::string_view::npos ||
+          std::from_chars(item.data(), item.data() + dash, f).ec != std::errc() ||
+          std::from_chars(item.data() + dash + 1, item.data() + item.size(), l).ec !=
+              std::errc() ||
+          f < 0 || l < f || (!out.empty() && f <= out.back().second)) {
+        return {};  // not ours or damaged: cut freely (logged by the caller)
+      }
+      out.emplace_back(f, l);
+      if (comma == std::string_view::npos) break;
+      text.remove_prefix(comma + 1);
+    }
+    return out;
+  }
+
+  bool TooManyOpenBatches() {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [p, st] : partitions_) {
+      if (st.ranges.size() >= kMaxOpenBatches) return true;
+    }
+    return false;
+  }
+
+  // format=json: adds a message to its partition's batch, cutting the batch
+  // before it when a committed bound says so and after it when the batch is
+  // full or reaches a committed bound.
+  Status AddRowMessage(const rd_kafka_message_t* m) {
+    const int32_t p = m->partition;
+    const int64_t o = m->offset;
+    bool cut_before = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = partitions_.find(p);
+      if (it == partitions_.end()) return Status::OK();  // revoked: its new owner reads it
+      PartitionState& st = it->second;
+      const RowBatch& b = st.building;
+      if (!b.offsets.empty()) {
+        for (const auto& [f, l] : st.forced) {
+          // A batch cut by an earlier owner ends at its last offset; a free
+          // batch must not run into the next committed range.
+          if ((f <= b.first() && b.first() <= l && o > l) || (b.first() < f && f <= o)) {
+            cut_before = true;
+            break;
+          }
+        }
+      }
+    }
+    if (cut_before) SLUICE_RETURN_NOT_OK(CutBatch(p));
+    bool cut_after = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = partitions_.find(p);
+      if (it == partitions_.end()) return Status::OK();
+      PartitionState& st = it->second;
+      st.eof = false;
+      st.delivered_any = true;
+      RowBatch& b = st.building;
+      while (!st.forced.empty() && st.forced.front().second < (b.offsets.empty() ? o : b.first())) {
+        st.forced.pop_front();
+      }
+      rowmsg::RowBatchDecoder::Append(
+          std::string_view(static_cast<const char*>(m->payload), m->payload ? m->len : 0),
+          &b.text);
+      b.offsets.push_back(o);
+      bool bounded = false;
+      for (const auto& [f, l] : st.forced) {
+        if (f <= b.first() && b.first() <= l) {
+          bounded = true;
+          cut_after = o >= l;
+          break;
+        }
+      }
+      if (!bounded) {
+        cut_after = static_cast<int64_t>(b.offsets.size()) >= options_.rows.batch_rows ||
+                    static_cast<int64_t>(b.text.size()) >= options_.rows.batch_bytes;
+      }
+    }
+    if (cut_after) SLUICE_RETURN_NOT_OK(CutBatch(p));
+    return Status::OK();
+  }
+
+  // Ends the partition's batch being gathered: records its range, commits
+  // the bounds (the group's offset metadata) and only then queues it.
+  Status CutBatch(int32_t p) {
+    std::lock_guard<std::mutex> commit_lock(commit_mu_);
+    RowBatch b;
+    CommitEntry entry;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = partitions_.find(p);
+      if (it == partitions_.end() || it->second.building.offsets.empty()) return Status::OK();
+      PartitionState& st = it->second;
+      b = std::move(st.building);
+      st.building = RowBatch{};
+      b.partition = p;
+      b.tag = ++next_tag_;
+      st.in_flight.insert(b.first());
+      st.next = std::max(st.next, b.last() + 1);
+      st.ranges[b.first()] = b.last();
+      while (!st.forced.empty() && st.forced.front().second <= b.last()) st.forced.pop_front();
+      tags_.emplace(b.tag, Pending{p, b.first()});
+      const int64_t safe = st.SafePoint();
+      entry = CommitEntry{p, safe, RangesMetadata(&st, safe)};
+      st.committed = std::max(st.committed, safe);
+    }
+    SLUICE_RETURN_NOT_OK_CTX(Commit({entry}), "recording the bounds of row batch " +
+                                                  NameOf(p, b.first()) + ".." +
+                                                  std::to_string(b.last()));
+    std::lock_guard<std::mutex> lock(mu_);
+    ready_.push_back(std::move(b));
+    return Status::OK();
+  }
+
+  // Reads header `name` of a message ("" when absent).
+  static std::string_view Header(const rd_kafka_message_t* m, const char* name) {
+    rd_kafka_headers_t* headers = nullptr;
+    if (rd_kafka_message_headers(m, &headers) != RD_KAFKA_RESP_ERR_NO_ERROR) return {};
+    const void* value = nullptr;
+    size_t size = 0;
+    if (rd_kafka_header_get_last(headers, name, &value, &size) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        value == nullptr) {
+      return {};
+    }
+    return std::string_view(static_cast<const char*>(value), size);
   }
 
   std::optional<Delivery> Deliver(const rd_kafka_message_t* m) {
@@ -219,6 +501,17 @@ class KafkaSubscriber final : public PartSubscriber {
     }
     PartitionState& st = it->second;
     st.eof = false;
+    st.delivered_any = true;
+    if (options_.until_end) {
+      const std::string_view stream = Header(m, kHeaderStreamId);
+      if (!stream.empty()) {
+        if (Header(m, kHeaderEnd) == "1") {
+          st.open_streams.erase(std::string(stream));
+        } else {
+          st.open_streams.emplace(stream);
+        }
+      }
+    }
     st.in_flight.insert(m->offset);
     st.next = std::max(st.next, m->offset + 1);
     d.part.delivery_tag = ++next_tag_;
@@ -230,8 +523,7 @@ class KafkaSubscriber final : public PartSubscriber {
   // new safe point if it moved.
   Status Done(const ReceivedPart& part, const char* what) {
     std::lock_guard<std::mutex> commit_lock(commit_mu_);
-    int32_t partition = 0;
-    int64_t target = -1;
+    std::optional<CommitEntry> entry;
     {
       std::lock_guard<std::mutex> lock(mu_);
       auto tag = tags_.find(part.delivery_tag);
@@ -247,25 +539,35 @@ class KafkaSubscriber final : public PartSubscriber {
       auto it = partitions_.find(pending.partition);
       if (it == partitions_.end()) return Status::OK();
       it->second.in_flight.erase(pending.offset);
-      partition = pending.partition;
-      const int64_t safe = it->second.SafePoint();
-      if (safe > it->second.committed) target = safe;
+      entry = TakeSafePoint(pending.partition, &it->second);
     }
-    if (target < 0) return Status::OK();
-    SLUICE_RETURN_NOT_OK_CTX(Commit({{partition, target}}),
-                             "after " + std::string(what) + " of " + part.name);
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = partitions_.find(partition);
-    if (it != partitions_.end()) it->second.committed = std::max(it->second.committed, target);
-    return Status::OK();
+    if (!entry) return Status::OK();
+    return Commit({*entry}).WithContext("after " + std::string(what) + " of " + part.name);
   }
 
-  // Synchronous commit of (partition, next offset) pairs of the topic.
-  Status Commit(const std::vector<std::pair<int32_t, int64_t>>& offsets) {
+  // The partition's safe point when it moved past the last commit (with the
+  // row-batch bounds above it, format=json); marks it committed. mu_ held.
+  std::optional<CommitEntry> TakeSafePoint(int32_t p, PartitionState* st) {
+    const int64_t safe = st->SafePoint();
+    if (safe <= st->committed) return std::nullopt;
+    st->committed = safe;
+    return CommitEntry{p, safe, json() ? RangesMetadata(st, safe) : std::string()};
+  }
+
+  // Synchronous commit of (partition, next offset[, metadata]) of the topic.
+  Status Commit(const std::vector<CommitEntry>& offsets) {
     if (offsets.empty()) return Status::OK();
     PartitionList list(rd_kafka_topic_partition_list_new(static_cast<int>(offsets.size())));
-    for (const auto& [p, offset] : offsets) {
-      rd_kafka_topic_partition_list_add(list.get(), endpoint_.topic.c_str(), p)->offset = offset;
+    for (const CommitEntry& e : offsets) {
+      rd_kafka_topic_partition_t* tp =
+          rd_kafka_topic_partition_list_add(list.get(), endpoint_.topic.c_str(), e.partition);
+      tp->offset = e.offset;
+      if (!e.metadata.empty()) {
+        // Freed by rd_kafka_topic_partition_list_destroy.
+        tp->metadata = rd_kafka_mem_malloc(nullptr, e.metadata.size());
+        std::memcpy(tp->metadata, e.metadata.data(), e.metadata.size());
+        tp->metadata_size = e.metadata.size();
+      }
     }
     const rd_kafka_resp_err_t err = rd_kafka_commit(consumer_.get(), list.get(), /*async=*/0);
     std::string failed;
@@ -285,18 +587,13 @@ class KafkaSubscriber final : public PartSubscriber {
     return Status::OK();
   }
 
-  // The safe points of `which` (all assigned partitions when empty) that
+  // The safe points of `which` (all assigned partitions when null) that
   // moved since the last commit; marks them committed.
-  std::vector<std::pair<int32_t, int64_t>> TakeSafePoints(
-      const rd_kafka_topic_partition_list_t* which) {
-    std::vector<std::pair<int32_t, int64_t>> out;
+  std::vector<CommitEntry> TakeSafePoints(const rd_kafka_topic_partition_list_t* which) {
+    std::vector<CommitEntry> out;
     std::lock_guard<std::mutex> lock(mu_);
     auto add = [&](int32_t p, PartitionState& st) {
-      const int64_t safe = st.SafePoint();
-      if (safe > st.committed) {
-        out.emplace_back(p, safe);
-        st.committed = safe;
-      }
+      if (auto e = TakeSafePoint(p, &st)) out.push_back(std::move(*e));
     };
     if (which == nullptr) {
       for (auto& [p, st] : partitions_) add(p, st);
@@ -377,7 +674,9 @@ class KafkaSubscriber final : public PartSubscriber {
             partitions_[partitions->elems[i].partition] = {};
         }
       }
-      if (whole_streams_.load() && !options_.follow) CheckStartsAtBeginning(rk, partitions);
+      if (json() || options_.until_end || (whole_streams_.load() && !options_.follow)) {
+        InspectAssignment(rk, partitions);
+      }
       SLUICE_LOG(kInfo) << "kafka: assigned partition(s) " << ListPartitions(partitions)
                         << " of topic '" << endpoint_.topic << "' (group '" << options_.group
                         << "')";
@@ -418,6 +717,7 @@ class KafkaSubscriber final : public PartSubscriber {
         }
         std::erase_if(requeued_,
                       [&](const ReceivedPart& p) { return !tags_.contains(p.delivery_tag); });
+        std::erase_if(ready_, [&](const RowBatch& b) { return revoked.contains(b.partition); });
       }
       SLUICE_LOG(kInfo) << "kafka: partition(s) " << ListPartitions(partitions) << " of topic '"
                         << endpoint_.topic << "' revoked"
@@ -437,31 +737,62 @@ class KafkaSubscriber final : public PartSubscriber {
     rd_kafka_assign(rk, nullptr);
   }
 
-  // Clears whole_streams_ when an assigned partition will not be read from
-  // its first message (see delivers_whole_streams).
-  void CheckStartsAtBeginning(rd_kafka_t* rk, const rd_kafka_topic_partition_list_t* partitions) {
+  // Reads the group's committed offsets (and metadata) of newly assigned
+  // partitions and their high watermarks: clears whole_streams_ when a
+  // partition will not be read from its first message (see
+  // delivers_whole_streams); format=json: the row-batch bounds to cut again;
+  // until_end: partitions the group has read to their end already.
+  void InspectAssignment(rd_kafka_t* rk, const rd_kafka_topic_partition_list_t* partitions) {
     PartitionList committed(rd_kafka_topic_partition_list_copy(partitions));
     const int timeout = static_cast<int>(std::min<int64_t>(options_.admin_timeout_ms, 10000));
     rd_kafka_resp_err_t err = rd_kafka_committed(rk, committed.get(), timeout);
     std::string why;
-    for (int i = 0; i < committed->cnt && why.empty() && err == RD_KAFKA_RESP_ERR_NO_ERROR; ++i) {
+    for (int i = 0; i < committed->cnt && err == RD_KAFKA_RESP_ERR_NO_ERROR; ++i) {
       const rd_kafka_topic_partition_t& tp = committed->elems[i];
+      if (endpoint_.topic != tp.topic) continue;
       int64_t low = 0, high = 0;
       err = rd_kafka_query_watermark_offsets(rk, tp.topic, tp.partition, &low, &high, timeout);
       if (err != RD_KAFKA_RESP_ERR_NO_ERROR) break;
-      if (tp.offset >= 0 && tp.offset > low) {
+      if (why.empty() && tp.offset >= 0 && tp.offset > low) {
         why = "group '" + options_.group + "' resumes partition " + std::to_string(tp.partition) +
               " at offset " + std::to_string(tp.offset);
-      } else if (tp.offset < 0 && options_.from_latest && high > low) {
+      } else if (why.empty() && tp.offset < 0 && options_.from_latest && high > low) {
         why = "from=latest skips the messages already in partition " + std::to_string(tp.partition);
       }
+      std::deque<std::pair<int64_t, int64_t>> forced;
+      if (json() && tp.metadata != nullptr && tp.metadata_size > 0) {
+        const std::string_view text(static_cast<const char*>(tp.metadata), tp.metadata_size);
+        forced = ParseRangesMetadata(text);
+        if (forced.empty()) {
+          SLUICE_LOG(kWarn) << "kafka: partition " << tp.partition << " of topic '"
+                            << endpoint_.topic << "' has commit metadata sluice did not write ("
+                            << text.substr(0, 80) << "); row batches are cut afresh";
+        } else {
+          SLUICE_LOG(kDebug) << "kafka: partition " << tp.partition << ": re-cutting "
+                             << forced.size() << " row batch(es) committed by an earlier owner";
+        }
+      }
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = partitions_.find(tp.partition);
+      if (it == partitions_.end()) continue;
+      it->second.forced = std::move(forced);
+      it->second.caught_up = tp.offset >= 0 && tp.offset >= high;
     }
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
       why = "cannot read the group's offsets: " + DescribeError(err);
-    if (why.empty()) return;
+    size_t assigned = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      assigned = partitions_.size();
+    }
+    if (why.empty() && static_cast<int>(assigned) < topic_partitions_) {
+      why = "this member reads " + std::to_string(assigned) + " of the " +
+            std::to_string(topic_partitions_) + " partitions";
+    }
+    if (why.empty() || !whole_streams_.load() || options_.follow || json()) return;
     whole_streams_.store(false);
-    SLUICE_LOG(kInfo) << "kafka: " << why << "; parts committed before are not checked again "
-                      << "(streams are not verified complete by this import)";
+    SLUICE_LOG(kInfo) << "kafka: " << why << "; parts committed before or read by other members "
+                      << "are not checked (streams are not verified complete by this import)";
   }
 
   // Following: the consumer lag every lag_interval; otherwise a note while
@@ -530,6 +861,12 @@ class KafkaSubscriber final : public PartSubscriber {
   std::map<int32_t, PartitionState> partitions_;  // assigned partitions of the topic
   std::unordered_map<uint64_t, Pending> tags_;    // delivery tag -> pending message
   std::deque<ReceivedPart> requeued_;             // Reject(requeue) parts to deliver again
+  std::deque<RowBatch> ready_;                    // format=json: batches cut, bounds committed
+  rowmsg::RowBatchDecoder decoder_{options_.rows};
+  int topic_partitions_ = 1;
+  // format=json: row batches above the committed offset of one partition
+  // (each listed in the commit metadata, which brokers cap at 4 KiB).
+  static constexpr size_t kMaxOpenBatches = 64;
   uint64_t next_tag_ = 0;
   bool assigned_ = false;
   bool ended_ = false;

@@ -325,10 +325,41 @@ TEST(KafkaEndpoint, RecordBatchBytesCoversFraming) {
 // ---------------------------------------------------------------------------
 // Against the mock cluster
 
+// By default a stream's data parts go round-robin over the partitions and its
+// end part to every partition, after the data parts there.
+TEST(KafkaMock, PartsOfOneStreamSpreadOverThePartitionsWithTheEndInEach) {
+  MockCluster cluster;
+  cluster.CreateTopic("spread", 3);
+  auto pub = OpenPublisher(cluster.PublisherUri("spread", "max_message_bytes=1MiB"));
+  ASSERT_NE(pub, nullptr);
+  const std::string stream = "cccc000011112222";
+  for (int64_t n = 1; n <= 7; ++n) {
+    const bool end = n == 7;
+    ASSERT_TRUE(pub->Publish(Meta(stream, n, end ? 6 : 0, end), Payload(stream, n, 500)).ok());
+  }
+  ASSERT_TRUE(pub->Flush().ok());
+  ASSERT_TRUE(pub->Close().ok());
+  const auto messages = ReadTopic(cluster.bootstraps(), "spread", 3);
+  ASSERT_EQ(messages.size(), 6u + 3u);
+  std::map<int32_t, std::vector<int64_t>> numbers;  // partition -> part numbers in offset order
+  for (const auto& m : messages) {
+    EXPECT_EQ(m.key, stream);
+    numbers[m.partition].push_back(std::stoll(m.headers.at("sluice-part-number")));
+  }
+  ASSERT_EQ(numbers.size(), 3u);
+  for (auto& [p, ns] : numbers) {
+    ASSERT_EQ(ns.size(), 3u) << "partition " << p;
+    EXPECT_EQ(ns.back(), 7) << "the end part is last in partition " << p;
+    EXPECT_EQ((ns[0] - 1) % 3, p);
+    EXPECT_EQ(ns[1], ns[0] + 3);
+  }
+}
+
 TEST(KafkaMock, PublishedPartsCarryKeyHeadersAndBytesAndAreReceivedWhole) {
   MockCluster cluster;
   cluster.CreateTopic("parts", 3);
-  auto pub = OpenPublisher(cluster.PublisherUri("parts", "max_message_bytes=1MiB"));
+  // spread=false: a stream stays in its key's partition.
+  auto pub = OpenPublisher(cluster.PublisherUri("parts", "max_message_bytes=1MiB&spread=false"));
   ASSERT_NE(pub, nullptr);
   // Two streams of 4 data parts and an end part each, interleaved.
   std::map<std::string, std::string> published;  // bytes -> "stream/n"

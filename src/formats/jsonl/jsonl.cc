@@ -1,9 +1,11 @@
 #include "formats/jsonl/jsonl.h"
 
+#include <charconv>
 #include <cmath>
 #include <cstring>
 #include <unordered_map>
 
+#include "core/temporal.h"
 #include "core/text.h"
 #include "core/utf8.h"
 #include "formats/csv/text_common.h"
@@ -44,13 +46,84 @@ void AppendJsonFloat(F v, std::string* out) {
   }
 }
 
+// Exact decimal micros -> value in `unit` from the token of a JSON number
+// ("1672531200", "1672531200.123456789", "-1.5", "1.6725312e9"). Digits
+// beyond the microsecond are rounded half away from zero.
+bool ParseEpochNumber(std::string_view tok, TimestampFormat unit, int64_t* micros) {
+  const int64_t scale = unit == TimestampFormat::kEpochMillis ? 1000 : kMicrosPerSecond;
+  if (tok.find_first_of("eE") != std::string_view::npos) {
+    double v = 0;
+    const auto [end, ec] = std::from_chars(tok.data(), tok.data() + tok.size(), v);
+    if (ec != std::errc() || end != tok.data() + tok.size() || !std::isfinite(v)) return false;
+    const double m = std::round(v * static_cast<double>(scale));
+    if (!(m > -9.2e18 && m < 9.2e18)) return false;
+    *micros = static_cast<int64_t>(m);
+    return true;
+  }
+  const bool negative = !tok.empty() && tok[0] == '-';
+  if (negative) tok.remove_prefix(1);
+  const size_t dot = tok.find('.');
+  const std::string_view whole = tok.substr(0, dot);
+  std::string_view frac = dot == std::string_view::npos ? std::string_view() : tok.substr(dot + 1);
+  uint64_t w = 0;
+  if (whole.empty() || whole.size() > 15) return false;  // far beyond year 9999 in ms
+  const auto [wend, wec] = std::from_chars(whole.data(), whole.data() + whole.size(), w);
+  if (wec != std::errc() || wend != whole.data() + whole.size()) return false;
+  const int digits = unit == TimestampFormat::kEpochMillis ? 3 : 6;
+  int64_t f = 0;
+  for (int i = 0; i < digits; ++i) {
+    const char c = static_cast<size_t>(i) < frac.size() ? frac[static_cast<size_t>(i)] : '0';
+    if (c < '0' || c > '9') return false;
+    f = f * 10 + (c - '0');
+  }
+  bool round_up = false;
+  for (size_t i = static_cast<size_t>(digits); i < frac.size(); ++i) {
+    if (frac[i] < '0' || frac[i] > '9') return false;
+    if (i == static_cast<size_t>(digits)) round_up = frac[i] >= '5';
+  }
+  int64_t v = static_cast<int64_t>(w) * scale + f + (round_up ? 1 : 0);
+  *micros = negative ? -v : v;
+  return true;
+}
+
 }  // namespace
+
+Result<TimestampFormat> ParseTimestampFormat(std::string_view text) {
+  if (text == "iso") return TimestampFormat::kIso;
+  if (text == "epoch") return TimestampFormat::kEpochSeconds;
+  if (text == "epoch_ms") return TimestampFormat::kEpochMillis;
+  return Status::InvalidArgument("timestamp format '" + std::string(text) +
+                                 "' is not one of iso, epoch, epoch_ms");
+}
+
+void AppendEpochNumber(int64_t micros, TimestampFormat unit, std::string* out) {
+  const int64_t scale = unit == TimestampFormat::kEpochMillis ? 1000 : kMicrosPerSecond;
+  const int digits = unit == TimestampFormat::kEpochMillis ? 3 : 6;
+  // Floor division keeps the fraction positive: -0.5 s is "-0.5", not "-1.5".
+  const bool negative = micros < 0;
+  const uint64_t mag = negative ? 0 - static_cast<uint64_t>(micros) : static_cast<uint64_t>(micros);
+  const uint64_t whole = mag / static_cast<uint64_t>(scale);
+  uint64_t frac = mag % static_cast<uint64_t>(scale);
+  if (negative && mag != 0) out->push_back('-');
+  out->append(std::to_string(whole));
+  if (frac == 0) return;
+  char buf[8];
+  for (int i = digits - 1; i >= 0; --i) {
+    buf[i] = static_cast<char>('0' + frac % 10);
+    frac /= 10;
+  }
+  int n = digits;
+  while (n > 0 && buf[n - 1] == '0') --n;
+  out->push_back('.');
+  out->append(buf, static_cast<size_t>(n));
+}
 
 // ---------------------------------------------------------------------------
 // Writer
 
-JsonlWriter::JsonlWriter(OutputStream* out, std::shared_ptr<const Schema> schema)
-    : out_(out), schema_(std::move(schema)) {
+JsonlWriter::JsonlWriter(OutputStream* out, std::shared_ptr<const Schema> schema,
+                         JsonlWriteOptions options)
+    : out_(out), schema_(std::move(schema)), options_(options) {
   for (int i = 0; i < schema_->num_fields(); ++i) {
     std::string prefix(i == 0 ? "{" : ",");
     AppendJsonString(schema_->field(i).name, &prefix);
@@ -60,11 +133,12 @@ JsonlWriter::JsonlWriter(OutputStream* out, std::shared_ptr<const Schema> schema
 }
 
 Result<std::unique_ptr<JsonlWriter>> JsonlWriter::Make(OutputStream* out,
-                                                       std::shared_ptr<const Schema> schema) {
+                                                       std::shared_ptr<const Schema> schema,
+                                                       JsonlWriteOptions options) {
   if (out == nullptr) return Status::InvalidArgument("JsonlWriter: null output stream");
   if (!schema) return Status::InvalidArgument("JsonlWriter: null schema");
   SLUICE_RETURN_NOT_OK(schema->Validate());
-  return std::unique_ptr<JsonlWriter>(new JsonlWriter(out, std::move(schema)));
+  return std::unique_ptr<JsonlWriter>(new JsonlWriter(out, std::move(schema), options));
 }
 
 Status JsonlWriter::FlushBuffer() {
@@ -104,6 +178,15 @@ Status JsonlWriter::Write(const RecordBatch& batch) {
         case TypeId::kUInt8: case TypeId::kUInt16: case TypeId::kUInt32: case TypeId::kUInt64:
         case TypeId::kBool:
           AppendText(col, r, &buf_);
+          break;
+        case TypeId::kTimestamp:
+          if (options_.timestamps != TimestampFormat::kIso) {
+            AppendEpochNumber(col.Value<int64_t>(r), options_.timestamps, &buf_);
+          } else {
+            buf_.push_back('"');
+            AppendText(col, r, &buf_);
+            buf_.push_back('"');
+          }
           break;
         case TypeId::kFloat32: AppendJsonFloat(col.Value<float>(r), &buf_); break;
         case TypeId::kFloat64: AppendJsonFloat(col.Value<double>(r), &buf_); break;
@@ -154,7 +237,8 @@ class JsonlReader::Impl {
  private:
   const std::string& name() const { return input_.stream()->name(); }
   Status ErrorAt(int64_t line, std::string_view column, std::string_view msg) const {
-    std::string s = name() + ": line " + std::to_string(line);
+    std::string s = options_.describe_line ? options_.describe_line(line)
+                                           : name() + ": line " + std::to_string(line);
     if (!column.empty()) {
       s += ", column '";
       s += column;
@@ -487,6 +571,18 @@ Status JsonlReader::Impl::ParseValueInto(int col, JsonScanner* sc, int64_t linen
         if (!st.ok()) return fail(st);
       } else if (id == TypeId::kJson) {
         b.AppendBytes(tok);
+      } else if (id == TypeId::kTimestamp) {
+        int64_t micros = 0;
+        if (!ParseEpochNumber(tok, options_.epoch_unit == TimestampFormat::kIso
+                                       ? TimestampFormat::kEpochSeconds
+                                       : options_.epoch_unit,
+                              &micros) ||
+            micros < int64_t{kMinDate} * kMicrosPerDay ||
+            micros >= (int64_t{kMaxDate} + 1) * kMicrosPerDay) {
+          return ErrorAt(lineno, field.name,
+                         "epoch number " + std::string(tok) + " is not a timestamp in years 1-9999");
+        }
+        b.AppendFixed<int64_t>(micros);
       } else {
         return mismatch("a number");
       }

@@ -8,7 +8,9 @@
 //   decimal    string with the exact value ("123.4500")
 //   bool       true / false              string   JSON string (RFC 8259 escapes)
 //   date       "YYYY-MM-DD"              time     "HH:MM:SS[.ffffff]"
-//   timestamp  "YYYY-MM-DDTHH:MM:SS[.ffffff]" (+ "Z" when the type has a zone)
+//   timestamp  "YYYY-MM-DDTHH:MM:SS[.ffffff]" (+ "Z" when the type has a zone);
+//              or, with JsonlWriteOptions::timestamps, a number of seconds or
+//              milliseconds since 1970-01-01 (exact: "1672531200.25")
 //   binary     base64 string             uuid     canonical string
 //   json       the value embedded as JSON (compact), not as a string
 //   NULL       null
@@ -17,9 +19,11 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/batch.h"
@@ -28,6 +32,23 @@
 #include "core/types.h"
 
 namespace sluice::jsonl {
+
+// How timestamps are written: canonical ISO text (the default), or a JSON
+// number of seconds / milliseconds since the Unix epoch (UTC; a timestamp
+// without zone counts as UTC). Epoch numbers are exact decimals: whole
+// numbers when the value has no smaller fraction, else digits to the microsecond.
+enum class TimestampFormat { kIso, kEpochSeconds, kEpochMillis };
+
+// "iso" | "epoch" | "epoch_ms".
+Result<TimestampFormat> ParseTimestampFormat(std::string_view text);
+
+struct JsonlWriteOptions {
+  TimestampFormat timestamps = TimestampFormat::kIso;
+};
+
+// Appends micros-since-epoch as an exact decimal number of seconds
+// (kEpochSeconds) or milliseconds (kEpochMillis).
+void AppendEpochNumber(int64_t micros, TimestampFormat unit, std::string* out);
 
 struct JsonlReadOptions {
   // Keys are matched to fields by name in any order; a missing key is NULL.
@@ -46,12 +67,19 @@ struct JsonlReadOptions {
   int64_t read_chunk_bytes = int64_t{1} << 20;
   // Longest accepted line.
   int64_t max_record_bytes = int64_t{64} << 20;
+  // A JSON number read into a timestamp column counts this unit since the
+  // Unix epoch (kIso: seconds). ISO strings are accepted either way.
+  TimestampFormat epoch_unit = TimestampFormat::kEpochSeconds;
+  // Names line `n` (1-based) in error messages instead of "line n" — e.g.
+  // "message topic[2]@1207" when each line was one broker message.
+  std::function<std::string(int64_t line)> describe_line;
 };
 
 class JsonlWriter {
  public:
   static Result<std::unique_ptr<JsonlWriter>> Make(OutputStream* out,
-                                                   std::shared_ptr<const Schema> schema);
+                                                   std::shared_ptr<const Schema> schema,
+                                                   JsonlWriteOptions options = {});
   // Appends one line per row. Fails (writing nothing for that row) when a
   // json column holds text that is not a JSON value.
   Status Write(const RecordBatch& batch);
@@ -60,11 +88,12 @@ class JsonlWriter {
   int64_t rows_written() const { return rows_written_; }
 
  private:
-  JsonlWriter(OutputStream* out, std::shared_ptr<const Schema> schema);
+  JsonlWriter(OutputStream* out, std::shared_ptr<const Schema> schema, JsonlWriteOptions options);
   Status FlushBuffer();
 
   OutputStream* out_;
   std::shared_ptr<const Schema> schema_;
+  JsonlWriteOptions options_;
   std::vector<std::string> key_prefix_;  // "{\"a\":", ",\"b\":", ...
   std::string buf_;
   int64_t rows_written_ = 0;
