@@ -80,6 +80,9 @@ OptionSpecs PublisherOptionSpecs() {
 OptionSpecs SubscriberOptionSpecs() {
   return Concat({
       {"group", OptionType::kString, "", "consumer group (default: sluice-<topic>)"},
+      {"dead_letter_topic", OptionType::kString, "",
+       "a part skipped under --on-error skip-part is also produced to this topic (headers name "
+       "its origin) before the import commits past it"},
       {"until_end", OptionType::kBool, "false",
        "end only when every stream seen has its end part in every assigned partition (waits "
        "for an export still running); default: end at the end of the partitions"},
@@ -156,6 +159,7 @@ void RegisterKafka(Registry* registry) {
     so.group = o.GetString("group");
     so.follow = o.GetBool("follow");
     so.until_end = o.GetBool("until_end");
+    so.dead_letter_topic = o.GetString("dead_letter_topic");
     if (so.follow && so.until_end) {
       return Status::InvalidArgument("kafka: follow and until_end exclude each other");
     }

@@ -101,6 +101,9 @@ struct SubscriberOptions {
   bool until_end = false;
   MessageFormat message_format = MessageFormat::kPart;
   rowmsg::RowMessageOptions rows;  // kJson: schema, batching
+  // A part rejected for good (--on-error skip-part) is produced to this
+  // topic (same brokers) before the import commits past it; empty: none.
+  std::string dead_letter_topic;
   bool from_latest = false;  // where a group without committed offsets starts
   int64_t session_timeout_ms = 45000;
   int64_t lag_interval_ms = 30000;  // follow: how often the consumer lag is logged

@@ -164,7 +164,12 @@ class KafkaSubscriber final : public PartSubscriber {
   Status Ack(const ReceivedPart& part) override { return Done(part, "ack"); }
 
   Status Reject(const ReceivedPart& part, bool requeue) override {
-    if (!requeue) return Done(part, "reject");
+    if (!requeue) {
+      // Dead-lettered first: if that fails, the offset stays put and the
+      // part is delivered again rather than lost.
+      SLUICE_RETURN_NOT_OK(DeadLetter(part));
+      return Done(part, "reject");
+    }
     std::lock_guard<std::mutex> lock(mu_);
     if (!tags_.contains(part.delivery_tag)) return Status::OK();  // revoked: the new owner gets it
     // Stays pending (its offset is not committed) and is delivered again by
@@ -292,44 +297,25 @@ class KafkaSubscriber final : public PartSubscriber {
   Result<Delivery> Finish(Item item) {
     if (!item.rows) return std::move(item.delivery);
     RowBatch& b = *item.rows;
-    Delivery d;
-    d.state = Delivery::State::kPart;
-    d.part.delivery_tag = b.tag;
-    d.part.name = NameOf(b.partition, b.first()) +
-                  (b.offsets.size() > 1 ? ".." + std::to_string(b.last()) : "");
     const std::string where = endpoint_.topic + ":" + std::to_string(b.partition);
     rowmsg::RowBatchDecoder::PartIdentity identity;
-    identity.stream_id = StableHexId("kafka-json:" + where);
+    identity.stream_id = rowmsg::StableHexId("kafka-json:" + where);
     identity.part_number = b.first() + 1;
     identity.source_fingerprint =
         "kafka-json:" + where + ":" + std::to_string(b.first()) + "-" + std::to_string(b.last());
-    auto bytes = decoder_.ToPart(b.text, identity, [&](int64_t line) {
-      const auto i = static_cast<size_t>(std::max<int64_t>(1, line) - 1);
-      return "kafka: message " +
-             NameOf(b.partition, i < b.offsets.size() ? b.offsets[i] : b.first());
-    });
-    if (bytes.ok()) {
-      auto owned = std::make_shared<std::string>(std::move(*bytes));
-      d.part.bytes = Buffer::Wrap(reinterpret_cast<const uint8_t*>(owned->data()),
-                                  static_cast<int64_t>(owned->size()), owned);
-    } else {
-      d.part.bytes = Buffer::Copy(b.text.data(), static_cast<int64_t>(b.text.size()));
-      d.part.decode_error = bytes.status();
-    }
+    Delivery d;
+    d.state = Delivery::State::kPart;
+    d.part = decoder_.Received(
+        b.text, identity,
+        [&](int64_t line) {
+          const auto i = static_cast<size_t>(std::max<int64_t>(1, line) - 1);
+          return "kafka: message " +
+                 NameOf(b.partition, i < b.offsets.size() ? b.offsets[i] : b.first());
+        },
+        NameOf(b.partition, b.first()) +
+            (b.offsets.size() > 1 ? ".." + std::to_string(b.last()) : ""),
+        b.tag);
     return d;
-  }
-
-  // FNV-1a, as 16 hex digits: a stream id that is the same in every process.
-  static std::string StableHexId(std::string_view text) {
-    uint64_t h = 1469598103934665603ull;
-    for (unsigned char c : text) {
-      h ^= c;
-      h *= 1099511628211ull;
-    }
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string out(16, '0');
-    for (int i = 15; i >= 0; --i, h >>= 4) out[static_cast<size_t>(i)] = kHex[h & 15];
-    return out;
   }
 
   // "sluice-rows:1:f-l,f-l" — the batches at or above the safe point, which
@@ -468,6 +454,62 @@ class KafkaSubscriber final : public PartSubscriber {
                                                   std::to_string(b.last()));
     std::lock_guard<std::mutex> lock(mu_);
     ready_.push_back(std::move(b));
+    return Status::OK();
+  }
+
+  // Produces a rejected part to dead_letter_topic and waits for the broker's
+  // acknowledgement. Headers: sluice-origin (topic[partition]@offset), and
+  // sluice-format.
+  Status DeadLetter(const ReceivedPart& part) {
+    if (options_.dead_letter_topic.empty()) return Status::OK();
+    std::lock_guard<std::mutex> lock(dlq_mu_);
+    if (!dlq_) {
+      Endpoint e = endpoint_;
+      e.topic = options_.dead_letter_topic;
+      const int64_t timeout = std::max<int64_t>(options_.admin_timeout_ms * 4, 1000);
+      SLUICE_ASSIGN_OR_RETURN(
+          Conf conf, MakeConf(e,
+                              {{"linger.ms", "0"},
+                               {"message.max.bytes", "1000000000"},
+                               {"message.timeout.ms", std::to_string(timeout)}},
+                              options_.properties, {{"enable.idempotence", "true"}, {"acks", "all"}}));
+      // Reports are served by rd_kafka_flush on this thread, under dlq_mu_.
+      rd_kafka_conf_set_opaque(conf.get(), this);
+      rd_kafka_conf_set_dr_msg_cb(
+          conf.get(), [](rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
+            auto* self = static_cast<KafkaSubscriber*>(opaque);
+            self->dlq_reports_[reinterpret_cast<uintptr_t>(m->_private)] = m->err;
+          });
+      SLUICE_ASSIGN_OR_RETURN(dlq_, MakeHandle(RD_KAFKA_PRODUCER, std::move(conf),
+                                               "Kafka dead-letter producer"));
+    }
+    const std::string origin = part.name;
+    const std::string format = json() ? "json" : "part";
+    const std::string_view body = part.bytes ? part.bytes->view() : std::string_view();
+    const uintptr_t id = ++dlq_sent_;
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        dlq_.get(), RD_KAFKA_V_TOPIC(options_.dead_letter_topic.c_str()),
+        RD_KAFKA_V_VALUE(const_cast<char*>(body.data()), body.size()),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_HEADER("sluice-origin", origin.data(), static_cast<ssize_t>(origin.size())),
+        RD_KAFKA_V_HEADER("sluice-format", format.data(), static_cast<ssize_t>(format.size())),
+        RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(id)), RD_KAFKA_V_END);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      // Waits for the delivery report (served by flush), which sets `delivered`.
+      err = rd_kafka_flush(dlq_.get(), static_cast<int>(std::min<int64_t>(
+                                           options_.admin_timeout_ms * 4 + 5000, INT32_MAX)));
+      auto report = dlq_reports_.find(id);
+      if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        err = report == dlq_reports_.end() ? RD_KAFKA_RESP_ERR__IN_PROGRESS : report->second;
+      }
+      dlq_reports_.clear();  // a later report of a timed-out message is not needed
+    }
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return Status::IOError("kafka: dead-lettering " + origin + " to topic '" +
+                             options_.dead_letter_topic + "': " + DescribeError(err));
+    }
+    SLUICE_LOG(kWarn) << "kafka: dead-lettered " << origin << " to topic '"
+                      << options_.dead_letter_topic << "'";
     return Status::OK();
   }
 
@@ -864,6 +906,10 @@ class KafkaSubscriber final : public PartSubscriber {
   std::deque<RowBatch> ready_;                    // format=json: batches cut, bounds committed
   rowmsg::RowBatchDecoder decoder_{options_.rows};
   int topic_partitions_ = 1;
+  std::mutex dlq_mu_;
+  uintptr_t dlq_sent_ = 0;
+  std::unordered_map<uintptr_t, rd_kafka_resp_err_t> dlq_reports_;  // under dlq_mu_
+  Handle dlq_;  // dead_letter_topic producer, made on first use (destroyed before the map)
   // format=json: row batches above the committed offset of one partition
   // (each listed in the commit metadata, which brokers cap at 4 KiB).
   static constexpr size_t kMaxOpenBatches = 64;

@@ -20,6 +20,8 @@
 #include "connectors/gen/gen.h"
 #include "connectors/kafka/kafka_client.h"
 #include "core/log.h"
+#include "core/testing.h"
+#include "formats/part/part.h"
 #include "pipeline/runtime.h"
 
 namespace sluice::kafka {
@@ -516,6 +518,72 @@ TEST(KafkaMock, UnackedPartsGoToTheNextMemberOfTheGroup) {
   EXPECT_FALSE(second->delivers_whole_streams());
   ASSERT_TRUE(second->Close().ok());
   EXPECT_EQ(Committed(cluster.bootstraps(), "g-shared", "redeliver", 1).at(0), 5);
+}
+
+// Row messages: a member that takes over a partition cuts the batches the
+// previous member handed out exactly as it did (their bounds are in the
+// committed offset's metadata), whatever its own batch size; the sink's
+// ledger then recognizes the ones applied already by their ids.
+TEST(KafkaMock, RowBatchesAreCutAgainTheSameWayByTheNextMember) {
+  MockCluster cluster;
+  cluster.CreateTopic("rows", 1);
+  {
+    auto pub = OpenPublisher(cluster.PublisherUri("rows", "format=json"));
+    ASSERT_NE(pub, nullptr);
+    const RecordBatch batch = testing::MixedBatch(40);
+    part::PartHeader header;
+    header.stream_id = "s";
+    header.source_fingerprint = "fp";
+    auto bytes = part::EncodePart(&header, *batch.schema(), {batch}, {});
+    ASSERT_TRUE(bytes.ok());
+    PartMeta meta = Meta("s", 1);
+    ASSERT_TRUE(pub->Publish(meta, *bytes).ok());
+    ASSERT_TRUE(pub->Flush().ok());
+    ASSERT_TRUE(pub->Close().ok());
+  }
+  auto decode = [](const ReceivedPart& p) {
+    EXPECT_TRUE(p.decode_error.ok()) << p.decode_error.ToString();
+    auto d = part::DecodePart(p.bytes, p.name);
+    EXPECT_TRUE(d.ok()) << d.status().ToString();
+    return d.ok() ? std::make_pair(d->header.idempotency_key, d->header.rows)
+                  : std::make_pair(std::string(), int64_t{0});
+  };
+  std::vector<std::string> first_names;
+  std::vector<std::pair<std::string, int64_t>> first_ids;
+  {
+    auto first = OpenSubscriber(cluster.SubscriberUri("rows", "g-rows", "format=json&batch_rows=7"));
+    ASSERT_NE(first, nullptr);
+    auto parts = ReceiveAll(first.get(), 3, /*ack=*/false);
+    ASSERT_EQ(parts.size(), 3u);
+    for (const auto& p : parts) {
+      first_names.push_back(p.name);
+      first_ids.push_back(decode(p));
+    }
+    EXPECT_EQ(first_names[0], "rows[0]@0..6");
+    EXPECT_EQ(first_ids[0].second, 7);
+    // Batches 2 and 3 applied, batch 1 not: the process stops here.
+    ASSERT_TRUE(first->Ack(parts[1]).ok());
+    ASSERT_TRUE(first->Ack(parts[2]).ok());
+    ASSERT_TRUE(first->Close().ok());
+  }
+  EXPECT_EQ(Committed(cluster.bootstraps(), "g-rows", "rows", 1).at(0), 0);
+  auto second = OpenSubscriber(cluster.SubscriberUri("rows", "g-rows", "format=json&batch_rows=10"));
+  ASSERT_NE(second, nullptr);
+  auto parts = ReceiveAll(second.get(), 100, /*ack=*/true);
+  ASSERT_GE(parts.size(), 4u);
+  int64_t rows = 0;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const auto id = decode(parts[i]);
+    rows += id.second;
+    if (i < 3) {
+      EXPECT_EQ(parts[i].name, first_names[i]);
+      EXPECT_EQ(id, first_ids[i]) << "batch " << i << " was cut differently";
+    }
+  }
+  EXPECT_EQ(rows, 40);  // every message once across the second member's batches
+  EXPECT_FALSE(second->delivers_whole_streams());
+  ASSERT_TRUE(second->Close().ok());
+  EXPECT_EQ(Committed(cluster.bootstraps(), "g-rows", "rows", 1).at(0), 40);
 }
 
 TEST(KafkaMock, FollowingNeverEndsAndLogsTheLag) {

@@ -163,4 +163,34 @@ Result<std::string> RowBatchDecoder::ToPart(std::string_view batch_text,
   return part::EncodePart(&header, *reader->schema(), batches, eo);
 }
 
+ReceivedPart RowBatchDecoder::Received(std::string_view batch_text, const PartIdentity& identity,
+                                       const std::function<std::string(int64_t)>& describe,
+                                       std::string name, uint64_t delivery_tag) {
+  ReceivedPart part;
+  part.name = std::move(name);
+  part.delivery_tag = delivery_tag;
+  auto bytes = ToPart(batch_text, identity, describe);
+  if (bytes.ok()) {
+    auto owned = std::make_shared<std::string>(std::move(*bytes));
+    part.bytes = Buffer::Wrap(reinterpret_cast<const uint8_t*>(owned->data()),
+                              static_cast<int64_t>(owned->size()), owned);
+  } else {
+    part.bytes = Buffer::Copy(batch_text.data(), static_cast<int64_t>(batch_text.size()));
+    part.decode_error = bytes.status();
+  }
+  return part;
+}
+
+std::string StableHexId(std::string_view text) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : text) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(16, '0');
+  for (int i = 15; i >= 0; --i, h >>= 4) out[static_cast<size_t>(i)] = kHex[h & 15];
+  return out;
+}
+
 }  // namespace sluice::rowmsg

@@ -19,6 +19,7 @@
 #include <string>
 #include <string_view>
 
+#include "connectors/connector.h"
 #include "connectors/options.h"
 #include "core/status.h"
 #include "core/types.h"
@@ -87,6 +88,13 @@ class RowBatchDecoder {
   Result<std::string> ToPart(std::string_view batch_text, const PartIdentity& identity,
                              const std::function<std::string(int64_t)>& describe);
 
+  // The received part a transport hands the runtime for `batch_text`: the
+  // native part, or — when the messages do not parse — the JSON lines with
+  // decode_error set (the runtime then fails the run or skips the batch).
+  ReceivedPart Received(std::string_view batch_text, const PartIdentity& identity,
+                        const std::function<std::string(int64_t)>& describe, std::string name,
+                        uint64_t delivery_tag);
+
   const RowMessageOptions& options() const { return options_; }
 
  private:
@@ -94,5 +102,8 @@ class RowBatchDecoder {
   std::mutex mu_;
   std::shared_ptr<const Schema> schema_;  // given or inferred; guarded by mu_
 };
+
+// FNV-1a of `text` as 16 hex digits: a stream id every process derives alike.
+std::string StableHexId(std::string_view text);
 
 }  // namespace sluice::rowmsg
