@@ -20,6 +20,9 @@ APT_PACKAGES=(
   # independent client; RabbitMQ from Debian, amqp-tools for smoke tests
   openjdk-17-jre-headless maven kcat librdkafka-dev
   rabbitmq-server librabbitmq-dev amqp-tools
+  # amqps://: OpenSSL linked directly for TLS error details; the openssl CLI makes the
+  # certificates of tests/integration/test_rabbitmq_tls.py
+  libssl-dev openssl
   # tools used by tests and benchmarks
   time procps
   # baseline of bench/e2e/databases.sh (MySQL -> PostgreSQL)

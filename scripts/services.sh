@@ -24,6 +24,9 @@
 #   SLUICE_RABBITMQ_PORT  RabbitMQ AMQP port (default 55672)
 #   SLUICE_RABBITMQ_DIST_PORT  Erlang distribution port of the node (default 55673)
 #   SLUICE_RABBITMQ_EPMD_PORT  port of the node's private epmd (default 54369)
+#   SLUICE_RABBITMQ_NODENAME   Erlang node name (default sluice@localhost)
+#   SLUICE_RABBITMQ_EXTRA_CONF a file appended to the generated rabbitmq.conf
+#                         (e.g. a TLS listener; tests use it for private nodes)
 #   SLUICE_SERVICES_TIMEOUT  seconds to wait for start/stop (default 60)
 set -euo pipefail
 
@@ -38,6 +41,8 @@ KAFKA_HEAP=${SLUICE_KAFKA_HEAP:-512m}
 RMQ_PORT=${SLUICE_RABBITMQ_PORT:-55672}
 RMQ_DIST_PORT=${SLUICE_RABBITMQ_DIST_PORT:-55673}
 RMQ_EPMD_PORT=${SLUICE_RABBITMQ_EPMD_PORT:-54369}
+RMQ_NODE=${SLUICE_RABBITMQ_NODENAME:-sluice@localhost}
+RMQ_EXTRA_CONF=${SLUICE_RABBITMQ_EXTRA_CONF:-}
 TIMEOUT=${SLUICE_SERVICES_TIMEOUT:-60}
 PG_BIN=/usr/lib/postgresql/15/bin
 ALL_SERVICES=(postgres mariadb kafka rabbitmq)
@@ -385,7 +390,6 @@ kafka_status() {
 # and rabbitmqctl need under $RMQ_DIR (data, logs, config, the cookie in
 # $HOME/.erlang.cookie) and every listener, epmd included, on loopback.
 RMQ_DIR=$BASE/rabbitmq
-RMQ_NODE=sluice@localhost
 RMQ_URI="amqp://guest:guest@127.0.0.1:$RMQ_PORT/%2f"
 RMQ_PIDFILE=$RMQ_DIR/rabbitmq.pid
 RMQ_BIN=/usr/lib/rabbitmq/bin
@@ -432,6 +436,10 @@ disk_free_limit.absolute = 50MB
 log.console = false
 log.file.level = info
 EOF
+  if [ -n "$RMQ_EXTRA_CONF" ]; then
+    [ -r "$RMQ_EXTRA_CONF" ] || die "rabbitmq: SLUICE_RABBITMQ_EXTRA_CONF=$RMQ_EXTRA_CONF is not readable"
+    { echo "# From SLUICE_RABBITMQ_EXTRA_CONF=$RMQ_EXTRA_CONF:"; cat "$RMQ_EXTRA_CONF"; } >>"$RMQ_DIR/rabbitmq.conf"
+  fi
   # No plugins: the management plugin would add seconds to every start.
   echo '[].' >"$RMQ_DIR/enabled_plugins"
   # Stands in for /etc/rabbitmq/rabbitmq-env.conf, which the scripts would source.

@@ -1,11 +1,13 @@
 """Parts through the real Kafka broker of scripts/services.sh (KRaft, 127.0.0.1:59092).
 
 SQLite → Kafka → SQLite with several import workers; the importer killed with
-SIGKILL at random moments and restarted (the same consumer group) → the
-target equals the source; three importers in one group share a topic → exact;
-messages carry their headers (read back with kcat, an independent client).
-Targets are compared with Python's sqlite3, never with sluice. A broker that
-is down fails the module (it does not skip).
+SIGKILL 20 times while applying parts and restarted (the same consumer group)
+→ the target equals the source; the same PostgreSQL → Kafka → PostgreSQL;
+three importers in one group share a topic → exact; messages carry their
+headers (read back with kcat, an independent client). Targets are compared
+with Python's sqlite3 / psql, never with sluice. A broker or PostgreSQL that
+is down fails the module (it does not skip). The broker restarted mid-run:
+test_broker_restart.py (on a private broker).
 """
 
 import os
@@ -18,6 +20,9 @@ import uuid
 
 import pytest
 
+from brokers import (PgCounter, assert_pg_tables_equal, kill_cycles, pg_ledger_consistent,
+                     pg_make_source, pg_server, sqlite_count, sqlite_ledger_consistent,
+                     summarize_kills)
 from runner import SLUICE, run
 
 BROKER = os.environ.get("SLUICE_KAFKA_URI", "kafka://127.0.0.1:59092").removeprefix("kafka://")
@@ -86,38 +91,54 @@ def test_export_then_parallel_import_with_headers(broker, tmp_path):
     assert sum("sluice-end=1" in x for x in lines) == 1
 
 
+KILL_CYCLES = 20
+
+
 def test_importer_killed_at_random_moments_ends_exactly_once(broker, tmp_path):
+    rows = 250_000
     src, dst = tmp_path / "src.db", tmp_path / "dst.db"
-    make_source(src, 150_000)
+    make_source(src, rows)
     topic = f"sluice-kill-{uuid.uuid4().hex[:8]}"
     run("export", f"sqlite://{src}?table=t", "--to",
-        topic_uri(topic, create_topic="true", partitions="3"), "--part-size", "128KiB",
+        topic_uri(topic, create_topic="true", partitions="3"), "--part-size", "16KiB",
         "--workers", "2", "-q", check=True)
     # The same consumer group every time: a restarted importer resumes from
     # the committed offsets; parts applied but not committed are redelivered
-    # and skipped by the sink's ledger. Short sessions so a killed member's
-    # partitions move on quickly.
-    uri = topic_uri(topic, group=f"g-{topic}", session_timeout="6s")
+    # and skipped by the sink's ledger. Static membership (group.instance.id)
+    # lets the restarted importer take over the killed one's partitions at
+    # once instead of after session_timeout (6 s, the broker's minimum) —
+    # 20 cycles in seconds. The dynamic-membership path (waiting for the dead
+    # member's session to expire) is the PostgreSQL variant below.
+    uri = topic_uri(topic, group=f"g-{topic}", session_timeout="6s",
+                    properties=f"group.instance.id%3Dkill-{topic}")
     rng = random.Random(20261121)
-    kills = 0
-    for _ in range(8):
-        p = subprocess.Popen([SLUICE, "import", uri, "--into", f"sqlite://{dst}?table=t",
-                              "--workers", "3", "-q"], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE)
-        time.sleep(rng.uniform(0.3, 2.5))
-        if p.poll() is None:
-            p.send_signal(signal.SIGKILL)
-            kills += 1
-        p.wait(timeout=120)
-    assert kills > 0
-    # Run to completion (a run that finds nothing left also exits 0).
+
+    def start():
+        return subprocess.Popen([SLUICE, "import", uri, "--into", f"sqlite://{dst}?table=t",
+                                 "--workers", "3", "-q"], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
+
+    def check(cycle):
+        assert sqlite_ledger_consistent(dst), f"cycle {cycle}: table rows != ledger rows"
+
+    kills, (last,) = kill_cycles(KILL_CYCLES, start, lambda: sqlite_count(dst), rows, rng, check)
+    print("kills:", summarize_kills(kills))
+    # The kills landed while the import was running and applying parts, not
+    # after it ended (an import of this table takes well under a second).
+    assert sum(k["alive"] for k in kills) >= KILL_CYCLES - 1, summarize_kills(kills)
+    assert sum(k["applying"] for k in kills) >= KILL_CYCLES * 2 // 3, summarize_kills(kills)
+    # The importer started after the last kill runs to its end; then more runs
+    # until the table is complete (a run that finds nothing left exits 0).
+    _, err = last.communicate(timeout=300)
+    assert last.returncode == 0, err
     for _ in range(3):
+        if table_state(dst)[0] == rows:
+            break
         r = run("import", uri, "--into", f"sqlite://{dst}?table=t", "--workers", "3", "-q",
                 timeout=300)
         assert r.returncode == 0, r.stderr
-        if table_state(dst)[0] == 150_000:
-            break
     assert table_state(dst) == table_state(src)
+    assert sqlite_ledger_consistent(dst)
 
 
 def test_three_importers_in_one_group_share_the_topic(broker, tmp_path):
@@ -183,3 +204,48 @@ def test_exporter_killed_and_rerun_leaves_no_duplicates(broker, tmp_path):
     assert table_state(dst) == table_state(src)
     # The killed run's parts on the broker were applied once, their copies skipped.
     assert st["duplicates"] >= on_broker, st
+
+
+@pytest.fixture(scope="module")
+def pg():
+    server = pg_server("kafka")
+    yield server
+    server.drop_scratch()
+
+
+def test_postgres_to_kafka_to_postgres_with_kills(broker, pg, tmp_path):
+    """PG → Kafka → PG, the importer SIGKILLed while applying, 3 times, in the
+    same consumer group with dynamic membership: each restarted importer
+    waits for the killed member's session to expire (session_timeout 6 s)
+    before it gets the partition, then resumes from the committed offset.
+    Compared in PostgreSQL: state and a row-by-row diff against the source."""
+    rows = 120_000
+    pg_make_source(pg, "src", rows)
+    topic = f"sluice-pg-{uuid.uuid4().hex[:8]}"
+    run("export", pg.sluice_uri("src"), "--to", topic_uri(topic, create_topic="true"),
+        "--part-size", "64KiB", "-q", check=True)
+    uri = topic_uri(topic, group=f"g-{topic}", session_timeout="6s")
+    dst = pg.sluice_uri("dst")
+    count = PgCounter(pg, "dst")
+
+    def start():
+        return subprocess.Popen([SLUICE, "import", uri, "--into", dst, "--workers", "3", "-q"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    def check(cycle):
+        assert pg_ledger_consistent(pg, "dst"), f"cycle {cycle}: table rows != ledger rows"
+
+    kills, (last,) = kill_cycles(3, start, count, rows,
+                                 random.Random(7), check, early=0)
+    print("kills:", summarize_kills(kills))
+    assert all(k["applying"] for k in kills), summarize_kills(kills)
+    _, err = last.communicate(timeout=300)
+    assert last.returncode == 0, err
+    for _ in range(3):
+        if count() == rows:
+            break
+        r = run("import", uri, "--into", dst, "--workers", "3", "-q", timeout=300)
+        assert r.returncode == 0, r.stderr
+    assert_pg_tables_equal(pg, "src", "dst")
+    assert pg_ledger_consistent(pg, "dst")
+    count.close()

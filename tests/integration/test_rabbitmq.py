@@ -1,25 +1,29 @@
 """Parts through the real RabbitMQ of scripts/services.sh (127.0.0.1:55672).
 
 SQLite → RabbitMQ queue → SQLite with several workers; two importers
-competing on one queue (work sharing) → exact; importers SIGKILLed at random
-moments and re-run → exact (unacked parts return to the queue, the sink's
-ledger skips what was applied). Targets are compared with Python's sqlite3.
-A broker that is down fails the module (it does not skip).
+competing on one queue (work sharing), one of them SIGKILLed 20 times while
+they apply parts → exact (unacked parts return to the queue, the sink's
+ledger skips what was applied); the same PostgreSQL → queue → PostgreSQL.
+Targets are compared with Python's sqlite3 / psql, never with sluice. A
+broker or PostgreSQL that is down fails the module (it does not skip).
+TLS: test_rabbitmq_tls.py; the broker restarted mid-run:
+test_broker_restart.py (both on private nodes).
 """
 
 import json
 import os
 import random
-import signal
 import socket
 import sqlite3
 import subprocess
-import time
 import urllib.parse
 import uuid
 
 import pytest
 
+from brokers import (PgCounter, assert_pg_tables_equal, kill_cycles, pg_ledger_consistent,
+                     pg_make_source, pg_server, sqlite_count, sqlite_ledger_consistent,
+                     summarize_kills)
 from runner import SLUICE, run
 
 AMQP = os.environ.get("SLUICE_AMQP_URI", "amqp://guest:guest@127.0.0.1:55672/%2f")
@@ -83,34 +87,46 @@ def test_export_then_parallel_import(broker, tmp_path):
     assert again["rows"] == 0
 
 
+KILL_CYCLES = 20
+
+
 def test_two_importers_share_a_queue_and_survive_kills(broker, tmp_path):
+    rows = 400_000
     src, dst = tmp_path / "src.db", tmp_path / "dst.db"
-    make_source(src, 120_000)
+    make_source(src, rows)
     queue = f"sluice-kill-{uuid.uuid4().hex[:8]}"
-    export(src, queue)
+    run("export", f"sqlite://{src}?table=t", "--to", queue_uri(queue), "--part-size", "16KiB",
+        "-q", check=True)
     uri = queue_uri(queue, idle_ms="500")
     rng = random.Random(20261121)
-    kills = 0
-    for _ in range(6):
-        procs = [subprocess.Popen([SLUICE, "import", uri, "--into", f"sqlite://{dst}?table=t",
-                                   "--workers", "2", "-q"], stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.PIPE) for _ in range(2)]
-        time.sleep(rng.uniform(0.2, 1.5))
-        victim = procs[rng.randrange(2)]
-        if victim.poll() is None:
-            victim.send_signal(signal.SIGKILL)
-            kills += 1
-        for p in procs:
-            p.wait(timeout=120)
-    # Two importers to the end: the union is exact.
-    procs = [subprocess.Popen([SLUICE, "import", uri, "--into", f"sqlite://{dst}?table=t",
-                               "--workers", "2", "-q"], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
-    for p in procs:
+
+    # Two importers compete for the queue at all times; 20 times one of them,
+    # chosen at random, is SIGKILLed while they apply parts and a new one takes
+    # its place: each kill leaves parts delivered but unacked (the broker
+    # requeues them) and parts committed but unacked (redelivered, skipped by
+    # the sink's ledger).
+    def start():
+        # One worker each: a slower pair, so that 20 kills fit in the table.
+        return subprocess.Popen([SLUICE, "import", uri, "--into", f"sqlite://{dst}?table=t",
+                                 "--workers", "1", "-q"], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
+
+    def check(cycle):
+        assert sqlite_ledger_consistent(dst), f"cycle {cycle}: table rows != ledger rows"
+
+    kills, last = kill_cycles(KILL_CYCLES, start, lambda: sqlite_count(dst), rows, rng, check,
+                              pool=2, early_max=0.05)
+    print("kills:", summarize_kills(kills))
+    # The kills landed while the imports were running and applying parts,
+    # not after they ended (importing this queue takes about a second).
+    assert sum(k["alive"] for k in kills) >= KILL_CYCLES - 1, summarize_kills(kills)
+    assert sum(k["applying"] for k in kills) >= KILL_CYCLES * 2 // 3, summarize_kills(kills)
+    # The two importers left run to the end: the union is exact.
+    for p in last:
         _, err = p.communicate(timeout=300)
         assert p.returncode == 0, err
-    assert kills > 0
     assert table_state(dst) == table_state(src)
+    assert sqlite_ledger_consistent(dst)
 
 
 def test_poison_part_goes_to_the_dead_letter_queue_and_is_reported(broker, tmp_path):
@@ -168,3 +184,46 @@ def test_exporter_killed_and_rerun_leaves_no_duplicates(broker, tmp_path):
     assert killed, "the first export finished before the kill: make the source bigger"
     # The killed run's parts came again from the re-run: the ledger skipped them.
     assert st["duplicates"] > 0, st
+
+
+@pytest.fixture(scope="module")
+def pg():
+    server = pg_server("amqp")
+    yield server
+    server.drop_scratch()
+
+
+def test_postgres_to_rabbitmq_to_postgres_with_kills(broker, pg, tmp_path):
+    """PG → queue → PG: an importer SIGKILLed while applying, then two
+    competing importers, one of them SIGKILLed while they apply parts, 5
+    times. Compared in PostgreSQL: state and a row-by-row diff against the
+    source."""
+    rows = 300_000
+    pg_make_source(pg, "src", rows)
+    queue = f"sluice-pg-{uuid.uuid4().hex[:8]}"
+    run("export", pg.sluice_uri("src"), "--to", queue_uri(queue), "--part-size", "64KiB", "-q",
+        check=True)
+    uri = queue_uri(queue, idle_ms="500")
+    dst = pg.sluice_uri("dst")
+    count = PgCounter(pg, "dst")
+
+    def start():
+        return subprocess.Popen([SLUICE, "import", uri, "--into", dst, "--workers", "2", "-q"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    def check(cycle):
+        assert pg_ledger_consistent(pg, "dst"), f"cycle {cycle}: table rows != ledger rows"
+
+    rng = random.Random(7)
+    # Two competing importers from the start: both find no table and no
+    # ledger, and the sink's setup lock lets them create them one after the
+    # other (CREATE TABLE IF NOT EXISTS alone races in PostgreSQL).
+    kills, last = kill_cycles(6, start, count, rows, rng, check, pool=2, early=0)
+    print("kills:", summarize_kills(kills))
+    assert sum(k["applying"] for k in kills) >= 5, summarize_kills(kills)
+    for p in last:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+    assert_pg_tables_equal(pg, "src", "dst")
+    assert pg_ledger_consistent(pg, "dst")
+    count.close()

@@ -222,6 +222,20 @@ class PostgresSink final : public Sink {
     }
     if (schema->num_fields() == 0) return Status::InvalidArgument(where_ + ": schema has no columns");
     SLUICE_ASSIGN_OR_RETURN(admin_, Connect(plan_ ? plan_->endpoint : cfg_.endpoint));
+    // Several importers may open the same new table at once (a consumer
+    // group, competing consumers): CREATE ... IF NOT EXISTS is not safe
+    // against itself in PostgreSQL (a unique violation on pg_type), so the
+    // ledger and table setup of sluice runs is serialized in the database.
+    SLUICE_RETURN_NOT_OK(Exec("SELECT pg_advisory_lock(hashtext('sluice: table setup'))",
+                              "waiting for another sluice run's table setup"));
+    Status st = OpenLocked(std::move(schema));
+    Status unlocked = Exec("SELECT pg_advisory_unlock(hashtext('sluice: table setup'))",
+                           "releasing the table setup lock");
+    return st.ok() ? unlocked : st;
+  }
+
+ private:
+  Status OpenLocked(std::shared_ptr<const Schema> schema) {
     auto plan = std::make_shared<WritePlan>();
     plan->endpoint = cfg_.endpoint;
     plan->where = where_;
@@ -355,6 +369,7 @@ class PostgresSink final : public Sink {
     return Status::OK();
   }
 
+ public:
   Result<std::unique_ptr<StateStore>> OpenStateStore(const StateTables& tables) override {
     for (const std::string* t : {&tables.state, &tables.run_log}) {
       if (*t == cfg_.rel || *t == cfg_.ledger || *t == stage_rel_) {

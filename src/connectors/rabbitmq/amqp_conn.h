@@ -29,8 +29,14 @@ inline std::string ToString(amqp_bytes_t b) {
 }
 
 // "NOT_FOUND - no queue 'x' in vhost '/' (404)" from a channel.close or
-// connection.close method; library errors by their rabbitmq-c text.
+// connection.close method; library errors by their rabbitmq-c text, TLS
+// errors (AMQP_STATUS_SSL_ERROR) followed by the reasons OpenSSL queued on
+// this thread ("a SSL error occurred (TLS: tlsv13 alert certificate
+// required)"), so call it right after the failed call, on its thread.
 std::string DescribeReply(const amqp_rpc_reply_t& reply);
+// The reasons in this thread's OpenSSL error queue, "; "-separated (the
+// queue is emptied); "" when there are none.
+std::string TakeTlsErrors();
 std::string DescribeMethod(const amqp_method_t& method);
 
 // An integer header value of any AMQP integer kind; false otherwise.
@@ -38,9 +44,17 @@ bool FieldToInt64(const amqp_field_value_t& v, int64_t* out);
 // The header `name` of a table, or null.
 const amqp_field_value_t* FindHeader(const amqp_table_t& table, std::string_view name);
 
+// What the TLS handshake saw of the server's certificate chain (filled by an
+// OpenSSL verify callback): rabbitmq-c reports a failed verification only as
+// a status code, so this is where an error learns why.
+struct TlsPeerInfo;
+
 class AmqpConnection {
  public:
-  // Connects, logs in and opens channel 1. Errors name endpoint.Describe().
+  // Connects (TLS when endpoint.tls), logs in and opens channel 1. Errors
+  // name endpoint.Describe(); TLS errors also say what failed (untrusted
+  // certificate and why, host name mismatch, handshake alert) and which
+  // option changes it.
   static Result<std::unique_ptr<AmqpConnection>> Open(const Endpoint& endpoint);
   ~AmqpConnection();
   AmqpConnection(const AmqpConnection&) = delete;
@@ -71,11 +85,17 @@ class AmqpConnection {
   Status DeleteQueueTopology(amqp_channel_t channel, const std::string& queue);
 
  private:
-  AmqpConnection(amqp_connection_state_t conn, std::string where)
-      : conn_(conn), where_(std::move(where)) {}
+  AmqpConnection(amqp_connection_state_t conn, std::string where);
+  // Creates the TLS socket of conn_ and configures it from the endpoint.
+  Status SetUpTls(const Endpoint& endpoint, amqp_socket_t** socket);
+  // The error of a failed TLS socket open (rc), with what the handshake saw.
+  Status TlsOpenError(const Endpoint& endpoint, int rc) const;
 
   amqp_connection_state_t conn_;
   std::string where_;
+  // Outlives conn_'s TLS socket, whose SSL_CTX points at it (destroyed after
+  // the destructor body destroyed conn_).
+  std::unique_ptr<TlsPeerInfo> tls_;
   std::vector<amqp_channel_t> open_channels_;
   bool dead_ = false;
 };

@@ -16,6 +16,8 @@ Result<Endpoint> ParseEndpoint(const Uri& uri) {
         "': no broker host (expected amqp://user:pass@host:port/vhost?queue=Q)");
   }
   e.host = uri.host;
+  e.tls = uri.scheme == "amqps";
+  if (e.tls) e.port = 5671;
   if (uri.port != 0) e.port = uri.port;
   if (!uri.user.empty()) {
     e.user = uri.user;
@@ -42,11 +44,15 @@ OptionSpecs CommonOptions() {
       {"connect_timeout", OptionType::kDuration, "10s", "TCP/TLS connect timeout"},
       {"heartbeat", OptionType::kDuration, "0s",
        "AMQP heartbeat interval (0: none; rabbitmq-c only answers heartbeats inside its calls)"},
-      {"tls", OptionType::kBool, "false", "connect with TLS (default port 5671)"},
-      {"ca", OptionType::kString, "", "tls: CA certificate file (PEM)"},
-      {"cert", OptionType::kString, "", "tls: client certificate file (PEM)"},
-      {"key", OptionType::kString, "", "tls: client private key file (PEM)"},
-      {"verify", OptionType::kBool, "true", "tls: verify the server certificate and host name"},
+      {"tls", OptionType::kBool, "false",
+       "connect with TLS (default port 5671); amqps:// implies it"},
+      {"tls_ca", OptionType::kString, "",
+       "TLS: CA certificates (PEM file) the server certificate must chain to (default: the "
+       "system CAs)"},
+      {"tls_cert", OptionType::kString, "", "TLS: client certificate (PEM file), with tls_key"},
+      {"tls_key", OptionType::kString, "", "TLS: client private key (unencrypted PEM file)"},
+      {"tls_verify", OptionType::kBool, "true",
+       "TLS: verify the server certificate (chain and host name); false: encrypt only"},
   };
 }
 
@@ -63,6 +69,15 @@ OptionSpecs PublisherOptionSpecs() {
                    "parts published but not yet confirmed by the broker before Publish waits"});
   specs.push_back({"flush_timeout", OptionType::kDuration, "5m",
                    "how long the end of the export waits for outstanding publisher confirms"});
+  specs.push_back({"format",
+                   OptionType::kEnum,
+                   "part",
+                   "native parts, TDTP XML packets (tdtp) for TDTP-framework consumers, or one "
+                   "JSON object per row (json) for any client",
+                   {"part", "tdtp", "json"}});
+  specs.push_back({"table", OptionType::kString, "",
+                   "format=tdtp: the TDTP table name (default: the queue)"});
+  for (auto& spec : rowmsg::PublisherOptionSpecs()) specs.push_back(std::move(spec));
   return specs;
 }
 
@@ -78,6 +93,13 @@ OptionSpecs SubscriberOptionSpecs() {
   specs.push_back(
       {"max_attempts", OptionType::kInt, "3",
        "a part whose delivery failed this many times is dead-lettered instead of requeued"});
+  specs.push_back({"format",
+                   OptionType::kEnum,
+                   "part",
+                   "part: native parts or TDTP packets (told apart by their bytes); json: one "
+                   "JSON object per message, batched into parts",
+                   {"part", "tdtp", "json"}});
+  for (auto& spec : rowmsg::SubscriberOptionSpecs()) specs.push_back(std::move(spec));
   return specs;
 }
 
@@ -85,14 +107,17 @@ namespace {
 
 Result<Endpoint> EndpointFrom(const Uri& uri, const Options& o) {
   SLUICE_ASSIGN_OR_RETURN(Endpoint e, ParseEndpoint(uri));
-  e.tls = o.GetBool("tls");
-  if (e.tls && uri.port == 0) e.port = 5671;
-  e.ca = o.GetString("ca");
-  e.cert = o.GetString("cert");
-  e.key = o.GetString("key");
-  e.verify = o.GetBool("verify");
+  if (o.GetBool("tls") && !e.tls) {
+    e.tls = true;
+    if (uri.port == 0) e.port = 5671;
+  }
+  e.ca = o.GetString("tls_ca");
+  e.cert = o.GetString("tls_cert");
+  e.key = o.GetString("tls_key");
+  e.verify = o.GetBool("tls_verify");
   if (!e.tls && (!e.ca.empty() || !e.cert.empty() || !e.key.empty())) {
-    return Status::InvalidArgument("rabbitmq: ca=, cert= and key= need tls=true");
+    return Status::InvalidArgument(
+        "rabbitmq: tls_ca=, tls_cert= and tls_key= need TLS: use amqps:// (or tls=true)");
   }
   e.connect_timeout_ms = o.GetDurationMs("connect_timeout");
   const int64_t hb = o.GetDurationMs("heartbeat") / 1000;
@@ -133,6 +158,14 @@ void RegisterRabbitmq(Registry* registry) {
     po.dead_letter = o.GetBool("dead_letter");
     SLUICE_ASSIGN_OR_RETURN(po.max_unconfirmed, rabbitmq::Ranged(o, "max_unconfirmed", 1, 100000));
     po.flush_timeout_ms = o.GetDurationMs("flush_timeout");
+    if (o.GetString("format") == "tdtp") {
+      po.encoding.format = PartEncoding::Format::kTdtp;
+      po.encoding.table_name = !o.GetString("table").empty() ? o.GetString("table")
+                               : !po.queue.empty()           ? po.queue
+                                                             : "data";
+    }
+    po.json_rows = o.GetString("format") == "json";
+    SLUICE_ASSIGN_OR_RETURN(po.rows, rowmsg::ParseOptions(o, /*subscriber=*/false));
     return rabbitmq::MakePublisher(std::move(endpoint), std::move(po));
   };
   info.make_subscriber = [](const Uri& uri,
@@ -147,9 +180,16 @@ void RegisterRabbitmq(Registry* registry) {
     SLUICE_ASSIGN_OR_RETURN(so.max_attempts, rabbitmq::Ranged(o, "max_attempts", 1, 1000000));
     so.declare = o.GetBool("declare");
     so.dead_letter = o.GetBool("dead_letter");
+    so.json_rows = o.GetString("format") == "json";
+    SLUICE_ASSIGN_OR_RETURN(so.rows, rowmsg::ParseOptions(o, /*subscriber=*/true));
     return rabbitmq::MakeSubscriber(std::move(endpoint), std::move(so));
   };
+  // amqps:// is the same connector over TLS (ParseEndpoint reads the scheme).
+  ConnectorInfo tls_info = info;
+  tls_info.scheme = "amqps";
+  tls_info.summary = "a RabbitMQ queue over TLS (amqps://user:pass@host:port/vhost?queue=Q)";
   registry->Add(std::move(info));
+  registry->Add(std::move(tls_info));
 }
 
 }  // namespace sluice

@@ -24,6 +24,7 @@
 #include <string>
 
 #include "connectors/connector.h"
+#include "connectors/rowmsg/row_messages.h"
 
 namespace sluice {
 
@@ -48,8 +49,9 @@ struct Endpoint {
   std::string Describe() const;
 };
 
-// Host, port (default 5672, 5671 with tls), user info and vhost (the path
-// without its leading '/', percent-decoded: %2f is "/"; empty means "/").
+// Host, port (default 5672; amqps://: TLS, port 5671), user info and vhost
+// (the path without its leading '/', percent-decoded: %2f is "/"; empty
+// means "/").
 Result<Endpoint> ParseEndpoint(const Uri& uri);
 
 // Message headers every published part carries.
@@ -71,6 +73,11 @@ struct PublisherOptions {
   bool declare = true;                // declare the durable queue (and its dead-letter topology)
   bool dead_letter = true;            // declare the queue with x-dead-letter-exchange = <queue>.dlx
   int max_unconfirmed = 64;           // Publish blocks while this many await confirms
+  // What a message carries: a native part, a TDTP packet (encoding), or
+  // (json_rows) one JSON object per row with rows.timestamps.
+  PartEncoding encoding;
+  bool json_rows = false;
+  rowmsg::RowMessageOptions rows;
   int64_t flush_timeout_ms = 300000;  // Flush() gives up after this long
 };
 
@@ -82,7 +89,13 @@ struct SubscriberOptions {
   int max_attempts = 3;    // a part failing this many deliveries is dead-lettered
   bool declare = true;     // declare the queue like the publisher (else it must exist)
   bool dead_letter = true;
+  // One JSON object per message, gathered into batches (parts) of up to
+  // rows.batch_rows messages (at most kMaxJsonBatch; prefetch is raised to
+  // hold two batches).
+  bool json_rows = false;
+  rowmsg::RowMessageOptions rows;
 };
+inline constexpr int64_t kMaxJsonBatch = 30000;
 
 // Make() does no I/O; Open() connects.
 Result<std::unique_ptr<PartPublisher>> MakePublisher(Endpoint endpoint, PublisherOptions options);

@@ -59,6 +59,14 @@ class RabbitmqPublisher final : public PartPublisher {
     if (!conn_) return Status::Internal("rabbitmq: Publish before Open");
     SLUICE_RETURN_NOT_OK(error_);
     const std::string name = PartName(meta);
+    const bool tdtp = options_.encoding.format == PartEncoding::Format::kTdtp;
+    if ((tdtp || options_.json_rows) && meta.end_of_stream) {
+      // TDTP has no end part, and an end marker among row messages would be
+      // read as a row by a consumer that is not sluice.
+      SLUICE_LOG(kDebug) << "rabbitmq: stream " << meta.stream_id << " ended after "
+                         << meta.total_parts << " part(s)";
+      return Status::OK();
+    }
     amqp_table_entry_t headers[5];
     auto str = [](amqp_table_entry_t* e, const char* key, std::string_view v) {
       e->key = amqp_cstring_bytes(key);
@@ -76,25 +84,41 @@ class RabbitmqPublisher final : public PartPublisher {
     headers[3].key = amqp_cstring_bytes(kHeaderEnd);
     headers[3].value.kind = AMQP_FIELD_KIND_BOOLEAN;
     headers[3].value.value.boolean = meta.end_of_stream ? 1 : 0;
-    str(&headers[4], kHeaderFormat, "part");
+    str(&headers[4], kHeaderFormat, options_.json_rows ? "json" : tdtp ? "tdtp" : "part");
 
     amqp_basic_properties_t props;
     props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG |
                    AMQP_BASIC_MESSAGE_ID_FLAG | AMQP_BASIC_HEADERS_FLAG;
-    props.content_type = amqp_cstring_bytes(kContentTypePart);
+    props.content_type = amqp_cstring_bytes(options_.json_rows ? rowmsg::kContentTypeJson
+                                            : tdtp             ? "application/xml"
+                                                               : kContentTypePart);
     props.delivery_mode = 2;  // persistent
     props.message_id = Bytes(meta.idempotency_key);
     props.headers.num_entries = 5;
     props.headers.entries = headers;
+    if (!options_.json_rows) return PublishOne(props, bytes, name);
 
+    // One message per row: message id "<part id>:<row>", headers of its part.
+    int64_t row = 0;
+    std::string id;
+    return encoder_.EncodePart(bytes, name, [&](std::string_view json, std::string_view) {
+      id = meta.idempotency_key + ":" + std::to_string(++row);
+      props.message_id = Bytes(id);
+      return PublishOne(props, json, name + " row " + std::to_string(row));
+    });
+  }
+
+  // Publishes one message, pipelining up to max_unconfirmed.
+  Status PublishOne(const amqp_basic_properties_t& props, std::string_view body,
+                    const std::string& name) {
     const int rc = amqp_basic_publish(conn_->get(), kChannel, Bytes(options_.exchange),
                                       Bytes(options_.routing_key), /*mandatory=*/1,
-                                      /*immediate=*/0, &props, Bytes(bytes));
+                                      /*immediate=*/0, &props, Bytes(body));
     if (rc != AMQP_STATUS_OK) {
       // The reason is usually a close the server sent before: read it.
       (void)Drain(0);
       SLUICE_RETURN_NOT_OK(error_);
-      return Fail(Status::IOError("rabbitmq: publishing part " + name + " to " + conn_->where() +
+      return Fail(Status::IOError("rabbitmq: publishing " + name + " to " + conn_->where() +
                                   ": " + amqp_error_string2(rc)));
     }
     outstanding_.emplace(++published_, name);
@@ -103,6 +127,8 @@ class RabbitmqPublisher final : public PartPublisher {
       return WaitBelow(options_.max_unconfirmed);
     return error_;
   }
+
+  PartEncoding encoding() const override { return options_.encoding; }
 
   Status Flush() override {
     if (!conn_) return Status::Internal("rabbitmq: Flush before Open");
@@ -234,6 +260,7 @@ class RabbitmqPublisher final : public PartPublisher {
 
   Endpoint endpoint_;
   PublisherOptions options_;
+  rowmsg::RowEncoder encoder_{options_.rows.timestamps};
   std::unique_ptr<AmqpConnection> conn_;
   uint64_t published_ = 0;                       // the channel's last publish sequence number
   std::map<uint64_t, std::string> outstanding_;  // unconfirmed: sequence number → part name

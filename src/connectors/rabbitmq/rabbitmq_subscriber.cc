@@ -16,11 +16,16 @@
 // x-delivery-count header is used when present. Reject(requeue) of a part
 // that reached max_attempts dead-letters it (basic.nack requeue=false) instead.
 #include <sys/time.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <memory>
 #include <mutex>
+#include <optional>
+#include <random>
 #include <unordered_map>
 #include <vector>
 
@@ -65,7 +70,12 @@ class RabbitmqSubscriber final : public PartSubscriber {
         return count.status();
       }
     }
-    (void)amqp_basic_qos(c->get(), kConsumeChannel, 0, static_cast<uint16_t>(options_.prefetch), 0);
+    int prefetch = options_.prefetch;
+    if (options_.json_rows) {
+      // Room for two batches of row messages (a batch is cut from unacked messages).
+      prefetch = static_cast<int>(std::clamp<int64_t>(2 * BatchRows(), prefetch, 65535));
+    }
+    (void)amqp_basic_qos(c->get(), kConsumeChannel, 0, static_cast<uint16_t>(prefetch), 0);
     SLUICE_RETURN_NOT_OK(c->CheckReply(kConsumeChannel, "setting prefetch (basic.qos)"));
     (void)amqp_basic_consume(c->get(), kConsumeChannel, Bytes(options_.queue), amqp_empty_bytes,
                              /*no_local=*/0, /*no_ack=*/0, /*exclusive=*/0, amqp_empty_table);
@@ -78,12 +88,74 @@ class RabbitmqSubscriber final : public PartSubscriber {
       ended_ = false;
     }
     SLUICE_LOG(kInfo) << "rabbitmq: consuming queue '" << options_.queue << "' on "
-                      << conn_->where() << " (prefetch " << options_.prefetch << ")"
+                      << conn_->where() << " (prefetch " << prefetch << ")"
+                      << (options_.json_rows ? ", JSON row messages" : "")
                       << (options_.follow ? ", following" : "");
     return Status::OK();
   }
 
   Result<Delivery> Receive(int64_t max_wait_ms) override {
+    if (!options_.json_rows) return ReceiveOne(max_wait_ms);
+    // Row messages: gather a batch, cut it when full or when no message came
+    // within a slice; parse it after releasing the connection.
+    std::optional<RowBatch> batch;
+    {
+      std::unique_lock<std::mutex> lock(batch_mu_);
+      while (true) {
+        const bool gathering = batch_ != nullptr && !batch_->tags.empty();
+        lock.unlock();
+        auto d = ReceiveOne(gathering ? kSliceMs : max_wait_ms);
+        lock.lock();
+        if (!d.ok()) return d;
+        if (d->state == Delivery::State::kPart) {
+          if (!batch_) batch_ = std::make_unique<RowBatch>();
+          rowmsg::RowBatchDecoder::Append(d->part.bytes->view(), &batch_->text);
+          batch_->tags.push_back(d->part.delivery_tag);
+          batch_->names.push_back(d->part.name);
+          batch_->attempt = std::max(batch_->attempt, d->part.delivery_attempt);
+          if (static_cast<int64_t>(batch_->tags.size()) < BatchRows() &&
+              static_cast<int64_t>(batch_->text.size()) < options_.rows.batch_bytes) {
+            continue;
+          }
+        } else if (batch_ == nullptr || batch_->tags.empty()) {
+          return d;  // idle or end with nothing gathered
+        }
+        batch = std::move(*batch_);
+        batch_.reset();
+        break;
+      }
+    }
+    // The batch's tag is its first message's; Ack/Reject apply to all of them.
+    const uint64_t tag = batch->tags.front();
+    {
+      std::lock_guard<std::mutex> lock(state_mu_);
+      batch_members_[tag] = batch->tags;
+    }
+    rowmsg::RowBatchDecoder::PartIdentity identity;
+    identity.stream_id = rowmsg::StableHexId("amqp-json:" + options_.queue);
+    identity.part_number = ++batches_cut_;
+    // An id no other batch can have: message ids cannot tell a batch apart
+    // (foreign producers repeat or omit them), so a batch redelivered after
+    // a crash is applied again (at-least-once; a keyed upsert absorbs it).
+    identity.source_fingerprint = "amqp-json:" + options_.queue + ":" + nonce_ + ":" +
+                                  std::to_string(identity.part_number);
+    Delivery d;
+    d.state = Delivery::State::kPart;
+    d.part = decoder_.Received(
+        batch->text, identity,
+        [&](int64_t line) {
+          const auto i = static_cast<size_t>(std::max<int64_t>(1, line) - 1);
+          return "rabbitmq: message " + (i < batch->names.size() ? batch->names[i] : "?");
+        },
+        batch->names.front() + (batch->names.size() > 1
+                                    ? "+" + std::to_string(batch->names.size() - 1) + "more"
+                                    : ""),
+        tag);
+    d.part.delivery_attempt = batch->attempt;
+    return d;
+  }
+
+  Result<Delivery> ReceiveOne(int64_t max_wait_ms) {
     const auto deadline =
         Clock::now() + std::chrono::milliseconds(std::max<int64_t>(0, max_wait_ms));
     {
@@ -144,17 +216,43 @@ class RabbitmqSubscriber final : public PartSubscriber {
   Status Ack(const ReceivedPart& part) override {
     {
       std::lock_guard<std::mutex> lock(state_mu_);
-      auto it = in_flight_.find(part.delivery_tag);
-      if (it == in_flight_.end()) return Status::OK();  // not ours any more (closed)
-      attempts_.erase(it->second);
-      in_flight_.erase(it);
-      ops_.push_back({part.delivery_tag, Op::kAck});
+      for (uint64_t tag : MembersOf(part.delivery_tag)) {
+        auto it = in_flight_.find(tag);
+        if (it == in_flight_.end()) continue;  // not ours any more (closed)
+        attempts_.erase(it->second);
+        in_flight_.erase(it);
+        ops_.push_back({tag, Op::kAck});
+      }
       last_activity_ = Clock::now();
     }
     return SendOpsIfFree();
   }
 
+  // The delivery tags a part stands for (a row batch: all its messages),
+  // forgetting the batch. state_mu_ held.
+  std::vector<uint64_t> MembersOf(uint64_t tag) {
+    auto it = batch_members_.find(tag);
+    if (it == batch_members_.end()) return {tag};
+    std::vector<uint64_t> tags = std::move(it->second);
+    batch_members_.erase(it);
+    return tags;
+  }
+
   Status Reject(const ReceivedPart& part, bool requeue) override {
+    std::vector<uint64_t> tags;
+    {
+      std::lock_guard<std::mutex> lock(state_mu_);
+      tags = MembersOf(part.delivery_tag);
+    }
+    for (uint64_t tag : tags) {
+      ReceivedPart one = part;
+      one.delivery_tag = tag;
+      SLUICE_RETURN_NOT_OK(RejectOne(one, requeue));
+    }
+    return Status::OK();
+  }
+
+  Status RejectOne(const ReceivedPart& part, bool requeue) {
     {
       std::lock_guard<std::mutex> lock(state_mu_);
       auto it = in_flight_.find(part.delivery_tag);
@@ -337,8 +435,27 @@ class RabbitmqSubscriber final : public PartSubscriber {
     return d;
   }
 
+  // format=json: messages gathered into one part.
+  struct RowBatch {
+    std::string text;
+    std::vector<uint64_t> tags;
+    std::vector<std::string> names;  // queue@message-id per message
+    int attempt = 1;
+  };
+  int64_t BatchRows() const { return std::min(options_.rows.batch_rows, kMaxJsonBatch); }
+
   Endpoint endpoint_;
   SubscriberOptions options_;
+  rowmsg::RowBatchDecoder decoder_{options_.rows};
+  std::mutex batch_mu_;
+  std::unique_ptr<RowBatch> batch_;  // being gathered (batch_mu_)
+  std::atomic<int64_t> batches_cut_{0};
+  // Unique to this subscriber: clock, process id and a random draw.
+  std::string nonce_ = rowmsg::StableHexId(
+      std::to_string(std::chrono::system_clock::now().time_since_epoch().count()) + ":" +
+      std::to_string(::getpid()) + ":" + std::to_string(std::random_device{}()) + ":" +
+      std::to_string(std::random_device{}()));
+  std::unordered_map<uint64_t, std::vector<uint64_t>> batch_members_;  // batch tag → message tags
 
   std::timed_mutex conn_mu_;
   std::unique_ptr<AmqpConnection> conn_;

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <set>
@@ -181,6 +182,58 @@ TEST(RabbitmqEndpoint, ParsesHostPortUserAndPercentEncodedVhost) {
   EXPECT_FALSE(Registry::Global().MakePublisher("amqp://h/%2f").ok());
   EXPECT_FALSE(Registry::Global().MakeSubscriber("amqp://h/%2f?queue=q&prefetch=0").ok());
   EXPECT_FALSE(Registry::Global().MakeSubscriber("amqp://h/%2f?queue=q&bogus=1").ok());
+}
+
+TEST(RabbitmqEndpoint, AmqpsMeansTlsOnPort5671AndTlsOptionsNeedIt) {
+  auto e = rabbitmq::ParseEndpoint(*Uri::Parse("amqps://u:p@broker/%2f"));
+  ASSERT_TRUE(e.ok());
+  EXPECT_TRUE(e->tls);
+  EXPECT_EQ(e->port, 5671);
+  EXPECT_TRUE(e->verify);
+  EXPECT_EQ(rabbitmq::ParseEndpoint(*Uri::Parse("amqps://broker:1234"))->port, 1234);
+  EXPECT_FALSE(rabbitmq::ParseEndpoint(*Uri::Parse("amqp://broker"))->tls);
+  const auto& r = Registry::Global();
+  // Make() does no I/O: the files need not exist yet.
+  EXPECT_TRUE(r.MakeSubscriber("amqps://h/%2f?queue=q&tls_ca=/ca.pem&tls_verify=false").ok());
+  EXPECT_TRUE(r.MakePublisher("amqp://h/%2f?queue=q&tls=true&tls_ca=/ca.pem").ok());
+  auto plain = r.MakeSubscriber("amqp://h/%2f?queue=q&tls_ca=/ca.pem");
+  ASSERT_FALSE(plain.ok());
+  EXPECT_EQ(plain.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(plain.status().message().find("amqps://"), std::string::npos)
+      << plain.status().ToString();
+  EXPECT_FALSE(r.MakeSubscriber("amqps://h/%2f?queue=q&ca=/ca.pem").ok());  // tls_ca=
+}
+
+// TLS failures that need no TLS broker: local files, and a handshake with the
+// plain AMQP port of the shared broker. (Certificates, verification and
+// mutual TLS against a real TLS listener: tests/integration/test_rabbitmq_tls.py.)
+TEST(RabbitmqTls, ErrorsNameTheBrokerAndTheCause) {
+  auto uri = *Uri::Parse(BrokerUri());
+  const std::string broker = uri.host + ":" + std::to_string(uri.port);
+  const std::string base = "amqps://guest:guest@" + broker + "/%2f?queue=q";
+  auto open = [](const std::string& u) {
+    auto p = Registry::Global().MakePublisher(u);
+    EXPECT_TRUE(p.ok()) << p.status().ToString();
+    return p.ok() ? (*p)->Open() : p.status();
+  };
+  Status st = open(base + "&tls_ca=/nonexistent/ca.pem");
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << st.ToString();
+  EXPECT_NE(st.message().find("tls_ca='/nonexistent/ca.pem' cannot be read"), std::string::npos)
+      << st.ToString();
+  st = open(base + "&tls_cert=/nonexistent/c.pem");
+  EXPECT_NE(st.message().find("needs both tls_cert= and tls_key="), std::string::npos)
+      << st.ToString();
+  // A file that is not a certificate.
+  TempDir tmp;
+  const std::string junk = tmp.sub("junk.pem");
+  { std::ofstream(junk) << "not a certificate\n"; }
+  st = open(base + "&tls_ca=" + junk);
+  EXPECT_NE(st.message().find("holds no usable PEM certificate"), std::string::npos)
+      << st.ToString();
+  // The broker's plain AMQP port does not speak TLS.
+  st = open(base + "&connect_timeout=5s");
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("TLS handshake with " + broker), std::string::npos) << st.ToString();
 }
 
 TEST_F(RabbitmqTest, PublishedPartsAreReceivedWholeWithTheirProperties) {
