@@ -53,6 +53,13 @@ class KafkaPublisher final : public PartPublisher {
     rd_kafka_conf_set_error_cb(conf.get(), &KafkaPublisher::OnError);
     SLUICE_ASSIGN_OR_RETURN(producer_,
                             MakeHandle(RD_KAFKA_PRODUCER, std::move(conf), "Kafka producer"));
+    // Learn the topic's partitions on this handle now: otherwise the first
+    // parts wait for librdkafka's periodic topic scan (about 1 s) before
+    // they can be partitioned and sent.
+    auto partitions = TopicPartitionCount(producer_.get(), endpoint_, options_.admin_timeout_ms);
+    if (!partitions.ok()) {
+      SLUICE_LOG(kDebug) << "kafka: priming the producer's metadata: " << partitions.status();
+    }
     SLUICE_LOG(kInfo) << "kafka: publishing to topic '" << endpoint_.topic << "' on "
                       << endpoint_.brokers << " (messages up to " << FormatBytes(limit_) << ", "
                       << limit_source_ << ")";
