@@ -388,6 +388,29 @@ int CmdExport(const ParsedArgs& args) {
   }, &stats);
 }
 
+int CmdRelay(const ParsedArgs& args) {
+  if (args.positionals.size() != 1 || !args.Has("to")) {
+    return Fail(Status::InvalidArgument("relay expects FROM and --to DEST (see sluice relay --help)"));
+  }
+  auto setup = ParseRunFlags(args);
+  if (!setup.ok()) return Fail(setup.status());
+  const auto& reg = Registry::Global();
+  const std::string& from = args.positionals[0];
+  const std::string dst = args.Get("to");
+  if (args.Has("group")) setup->src_opts.emplace_back("group", args.Get("group"));
+  auto subscriber = reg.MakeSubscriber(from, setup->src_opts);
+  if (!subscriber.ok()) return Fail(subscriber.status());
+  auto publisher = reg.MakePublisher(dst, setup->dst_opts);
+  if (!publisher.ok()) return Fail(publisher.status());
+  pipeline::RunStats stats;
+  stats.source = Redact(from);
+  stats.destination = Redact(dst);
+  SLUICE_LOG(kInfo) << "relay " << stats.source << " -> " << stats.destination;
+  return ExecuteRun(*setup, "relay", [&](pipeline::RunOptions& o, pipeline::RunStats* s) {
+    return pipeline::RunRelay(subscriber->get(), publisher->get(), o, s);
+  }, &stats);
+}
+
 int CmdImport(const ParsedArgs& args) {
   if (args.positionals.size() != 1 || !args.Has("into")) {
     return Fail(Status::InvalidArgument("import expects FROM and --into DST (see sluice import --help)"));
@@ -567,6 +590,16 @@ const std::vector<Command>& Commands() {
                                StateFlags()),
                         LogFlags()),
                  false, true, false, true, CmdImport});
+    c.push_back({"relay", "sluice relay FROM --to DEST [flags]",
+                 "forward parts unchanged from a directory, topic or queue to another",
+                 "Publishes every part FROM delivers byte for byte (same stream ids and\n"
+                 "idempotency keys, so destinations that saw some of them skip those) and\n"
+                 "acknowledges each to FROM only after DEST made it durable.\n",
+                 Concat(Concat({{"to", 0, "DEST", "where the parts go (e.g. kafka://host/topic)"},
+                                {"group", 0, "G", "consumer group when FROM is a topic"}},
+                               RunFlags()),
+                        LogFlags()),
+                 false, false, true, true, CmdRelay});
     c.push_back({"runs", "sluice runs DST | --state FILE [--stream S] [--limit N] [--json]",
                  "list recent runs from a destination's run log",
                  "Reads the run log (sluice_run_log, or --run-log TABLE) that copy and import\n"

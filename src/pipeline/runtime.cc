@@ -1308,6 +1308,132 @@ Status RunImport(PartSubscriber* subscriber, Sink* sink, const RunOptions& optio
   return st;
 }
 
+namespace {
+
+// Relay: parts from a subscriber to a publisher byte for byte (stream ids,
+// part numbers and idempotency keys unchanged, so a sink that saw some of
+// them before still recognizes them). Received parts are acked only after
+// the publisher's Flush made them durable, in rounds of up to 64 parts.
+Status RelayStages(PartSubscriber* subscriber, PartPublisher* publisher, const RunOptions& options,
+                   RunControl* control, Counters* counters, Opened* opened) {
+  SLUICE_RETURN_NOT_OK_CTX(subscriber->Open(), "opening the part origin");
+  opened->subscriber = true;
+  SLUICE_RETURN_NOT_OK_CTX(publisher->Open(), "opening destination");
+  opened->publisher = true;
+  if (publisher->encoding().format != PartEncoding::Format::kPart) {
+    return Status::InvalidArgument(
+        "relay carries parts as they are; the destination asks for TDTP packets (format=tdtp): "
+        "use export to convert");
+  }
+  constexpr size_t kRound = 64;
+  std::vector<ReceivedPart> pending;  // published, acked after the next Flush
+  int64_t pending_bytes = 0;
+  auto settle = [&]() -> Status {
+    if (pending.empty()) return Status::OK();
+    SLUICE_RETURN_NOT_OK_CTX(publisher->Flush(), "flushing destination");
+    for (const ReceivedPart& p : pending) {
+      SLUICE_RETURN_NOT_OK_CTX(subscriber->Ack(p), "acknowledging " + p.name);
+    }
+    pending.clear();
+    pending_bytes = 0;
+    return Status::OK();
+  };
+  auto give_back = [&] {
+    for (const ReceivedPart& p : pending) (void)subscriber->Reject(p, /*requeue=*/true);
+    pending.clear();
+  };
+  while (!control->stopped()) {
+    auto delivery = subscriber->Receive(options.receive_wait_ms);
+    if (!delivery.ok()) {
+      give_back();
+      return delivery.status().WithContext("receiving parts");
+    }
+    if (delivery->state == Delivery::State::kEnd) break;
+    if (delivery->state == Delivery::State::kIdle) {
+      Status st = settle();  // nothing new: make what was sent durable now
+      if (!st.ok()) {
+        give_back();
+        return st;
+      }
+      continue;
+    }
+    ReceivedPart received = std::move(delivery->part);
+    if (!received.decode_error.ok()) {
+      (void)subscriber->Reject(received, /*requeue=*/true);
+      give_back();
+      return received.decode_error.WithContext("part " + received.name);
+    }
+    part::DecodeOptions dopts;
+    dopts.max_uncompressed_bytes = options.max_part_bytes;
+    auto header = LooksLikeXml(received.bytes->view())
+                      ? DecodeAnyPart(received.bytes, received.name, dopts)
+                      : part::DecodePartHeader(received.bytes, received.name, dopts);
+    if (!header.ok()) {
+      (void)subscriber->Reject(received, /*requeue=*/true);
+      give_back();
+      return header.status().WithContext("part " + received.name);
+    }
+    const part::PartHeader& h = header->header;
+    PartMeta meta;
+    meta.stream_id = h.stream_id;
+    meta.part_number = h.part_number;
+    meta.total_parts = h.total_parts;
+    meta.rows = h.rows;
+    meta.idempotency_key = h.idempotency_key;
+    meta.end_of_stream = h.kind == part::PartKind::kEnd;
+    const auto size = static_cast<int64_t>(received.bytes->size());
+    Status st = WithRetries(options, *control, counters, "publishing " + received.name,
+                            [&] { return publisher->Publish(meta, received.bytes->view()); });
+    if (!st.ok()) {
+      (void)subscriber->Reject(received, /*requeue=*/true);
+      give_back();
+      return st.WithContext("publishing " + received.name);
+    }
+    if (meta.end_of_stream) {
+      counters->bytes.fetch_add(size);
+    } else {
+      counters->PartDone(h.rows, size);
+    }
+    pending.push_back(std::move(received));
+    pending_bytes += size;
+    if (pending.size() >= kRound || pending_bytes >= (int64_t{256} << 20)) {
+      st = settle();
+      if (!st.ok()) {
+        give_back();
+        return st;
+      }
+    }
+  }
+  if (control->stopped()) {
+    // Stopped on request: what was published is made durable and acked.
+    control->PollExternal();
+    Status st = control->status().ok() ? settle() : Status::OK();
+    if (!st.ok()) give_back();
+    return control->status().ok() ? st : control->status();
+  }
+  Status st = settle();
+  if (!st.ok()) give_back();
+  return st;
+}
+
+}  // namespace
+
+Status RunRelay(PartSubscriber* subscriber, PartPublisher* publisher, const RunOptions& options,
+                RunStats* stats) {
+  RunControl control(options.stop_requested);
+  Counters counters;
+  SkipLog skips;
+  stats->command = "relay";
+  stats->output_type = publisher->kind();
+  stats->workers = 1;
+  Opened opened;
+  Status st = RelayStages(subscriber, publisher, options, &control, &counters, &opened);
+  CloseQuietly(opened.publisher, publisher, "destination", &st);
+  CloseQuietly(opened.subscriber, subscriber, "part origin", &st);
+  FinishStats(counters, control, skips, &st, stats);
+  return st;
+}
+
 Status RunCopy(Source* source, Sink* sink, const RunOptions& options, RunStats* stats) {
   RunControl control(options.stop_requested);
   Counters counters;

@@ -117,6 +117,11 @@ Status RunExport(Source* source, PartPublisher* publisher, const RunOptions& opt
 Status RunImport(PartSubscriber* subscriber, Sink* sink, const RunOptions& options,
                  RunStats* stats);
 Status RunCopy(Source* source, Sink* sink, const RunOptions& options, RunStats* stats);
+// Parts from a subscriber (a parts directory, a topic, a queue) to a
+// publisher unchanged — same bytes, stream ids and idempotency keys; each
+// received part is acked only after the publisher flushed it.
+Status RunRelay(PartSubscriber* subscriber, PartPublisher* publisher, const RunOptions& options,
+                RunStats* stats);
 
 // The stream id an export of the source with `fingerprint` uses: 16 hex
 // digits, the same for every export of the same source snapshot.
