@@ -323,6 +323,10 @@ class PartSubscriber {
   // directory that is empty: likely a wrong path) or a normal outcome (a
   // broker subscription with nothing new since the last run: 0 rows, exit 0).
   virtual bool empty_origin_is_error() const { return true; }
+  // True when the subscription never ends by itself (following a topic or
+  // queue): a stop request (SIGINT) is then its normal end, and the import
+  // still commits the destination (e.g. adds a deferred primary key).
+  virtual bool follows() const { return false; }
 };
 
 struct ConnectorInfo {

@@ -33,6 +33,9 @@ void RegisterPostgres(Registry* registry);
 #if SLUICE_WITH_MYSQL
 void RegisterMysql(Registry* registry);
 #endif
+#if SLUICE_WITH_CLICKHOUSE
+void RegisterClickhouse(Registry* registry);
+#endif
 
 void RegisterBuiltinConnectors([[maybe_unused]] Registry* registry) {
 #if SLUICE_WITH_SQLITE
@@ -58,6 +61,9 @@ void RegisterBuiltinConnectors([[maybe_unused]] Registry* registry) {
 #endif
 #if SLUICE_WITH_MYSQL
   RegisterMysql(registry);
+#endif
+#if SLUICE_WITH_CLICKHOUSE
+  RegisterClickhouse(registry);
 #endif
 }
 

@@ -845,7 +845,17 @@ class Importer {
       threads.Spawn([this, w] { Worker(w); });
     }
     threads.Supervise(options_, *counters_, std::nullopt);
-    SLUICE_RETURN_NOT_OK(control_->status());
+    if (Status st = control_->status(); !st.ok()) {
+      // A followed subscription ends with a stop request: every part applied
+      // is whole, so the destination is committed; the run still reports
+      // the stop (exit status 128 + signal).
+      const bool stop_requested =
+          options_.stop_requested != nullptr && options_.stop_requested->load();
+      if (st.code() == StatusCode::kCancelled && stop_requested && subscriber_->follows()) {
+        SLUICE_RETURN_NOT_OK_CTX(sink_->Commit(), "committing destination");
+      }
+      return st;
+    }
     if (subscriber_->delivers_whole_streams()) {
       SLUICE_RETURN_NOT_OK(
           tracker_.Check(options_.on_error == ErrorPolicy::kFail, incomplete_streams));
@@ -1313,7 +1323,8 @@ namespace {
 // Relay: parts from a subscriber to a publisher byte for byte (stream ids,
 // part numbers and idempotency keys unchanged, so a sink that saw some of
 // them before still recognizes them). Received parts are acked only after
-// the publisher's Flush made them durable, in rounds of up to 64 parts.
+// the publisher's Flush made them durable, in rounds of up to 1024 parts or
+// 512 MiB published (or when the origin has nothing new).
 Status RelayStages(PartSubscriber* subscriber, PartPublisher* publisher, const RunOptions& options,
                    RunControl* control, Counters* counters, Opened* opened) {
   SLUICE_RETURN_NOT_OK_CTX(subscriber->Open(), "opening the part origin");
@@ -1325,7 +1336,7 @@ Status RelayStages(PartSubscriber* subscriber, PartPublisher* publisher, const R
         "relay carries parts as they are; the destination asks for TDTP packets (format=tdtp): "
         "use export to convert");
   }
-  constexpr size_t kRound = 64;
+  constexpr size_t kRound = 1024;
   std::vector<ReceivedPart> pending;  // published, acked after the next Flush
   int64_t pending_bytes = 0;
   auto settle = [&]() -> Status {
@@ -1394,9 +1405,11 @@ Status RelayStages(PartSubscriber* subscriber, PartPublisher* publisher, const R
     } else {
       counters->PartDone(h.rows, size);
     }
+    // The publisher copied the bytes: only the handle waits for the Flush.
+    received.bytes.reset();
     pending.push_back(std::move(received));
     pending_bytes += size;
-    if (pending.size() >= kRound || pending_bytes >= (int64_t{256} << 20)) {
+    if (pending.size() >= kRound || pending_bytes >= (int64_t{512} << 20)) {
       st = settle();
       if (!st.ok()) {
         give_back();

@@ -376,3 +376,42 @@ def test_relay_forwards_parts_unchanged(broker, tmp_path):
                         "--stats-json", "-", check=True).stdout)
     assert st["rows"] == 30_000 and st["duplicates"] == len(files) - 1, st
     assert table_state(dst) == table_state(src)
+
+
+def test_follow_import_stopped_by_sigint_commits_the_destination(broker, tmp_path):
+    """--follow ends with SIGINT: the PostgreSQL table it created still gets
+    the primary key the sink adds when the load commits."""
+    import psycopg2
+    src = tmp_path / "src.db"
+    make_source(src, 20_000)
+    topic = new_topic("follow")
+    run("export", f"sqlite://{src}?table=t", "--to", topic_uri(topic, create_topic="true"), "-q",
+        check=True)
+    table = f"follow_{uuid.uuid4().hex[:6]}"
+    p = subprocess.Popen([SLUICE, "import", topic_uri(topic, lag_interval="1s"), "--follow",
+                          "--into", f"{PG_URI}?table={table}", "-q"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    con = psycopg2.connect(PG_URI.replace("postgres://", "postgresql://"))
+    con.autocommit = True
+    cur = con.cursor()
+    try:
+        deadline = time.time() + 60
+        count = 0
+        while time.time() < deadline and count < 20_000:
+            time.sleep(0.2)
+            cur.execute("SELECT to_regclass(%s) IS NOT NULL", (table,))
+            if cur.fetchone()[0]:
+                cur.execute(f"SELECT count(*) FROM {table}")
+                count = cur.fetchone()[0]
+        assert count == 20_000 and p.poll() is None, "the follower did not import and keep going"
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=60)
+        assert p.returncode == 128 + signal.SIGINT, err
+        cur.execute("SELECT count(*) FROM pg_index WHERE indrelid = %s::regclass AND indisprimary",
+                    (table,))
+        assert cur.fetchone()[0] == 1, "no primary key after the follower stopped"
+        cur.execute(f"SELECT count(*), count(DISTINCT id) FROM {table}")
+        assert cur.fetchone() == (20_000, 20_000)
+        cur.execute(f"DROP TABLE {table}")
+    finally:
+        con.close()

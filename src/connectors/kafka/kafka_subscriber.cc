@@ -201,6 +201,7 @@ class KafkaSubscriber final : public PartSubscriber {
   // A topic with nothing new since the group's committed offsets is the
   // normal state of a scheduled import.
   bool empty_origin_is_error() const override { return false; }
+  bool follows() const override { return options_.follow; }
 
  private:
   // format=json: a run of row messages of one partition, becoming one part.

@@ -313,6 +313,7 @@ class RabbitmqSubscriber final : public PartSubscriber {
   bool delivers_whole_streams() const override { return false; }
   // An empty queue is the normal state of a scheduled import: 0 rows, exit 0.
   bool empty_origin_is_error() const override { return false; }
+  bool follows() const override { return options_.follow; }
 
  private:
   struct Op {
