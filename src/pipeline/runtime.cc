@@ -1353,57 +1353,94 @@ Status RelayStages(PartSubscriber* subscriber, PartPublisher* publisher, const R
     for (const ReceivedPart& p : pending) (void)subscriber->Reject(p, /*requeue=*/true);
     pending.clear();
   };
-  while (!control->stopped()) {
-    auto delivery = subscriber->Receive(options.receive_wait_ms);
-    if (!delivery.ok()) {
-      give_back();
-      return delivery.status().WithContext("receiving parts");
+  // A reader thread receives parts and reads their headers while this
+  // thread publishes (reading files and producing overlap).
+  struct Item {
+    ReceivedPart received;
+    PartMeta meta;
+    Status error;
+    bool idle = false;
+  };
+  BoundedQueue<Item> queue(16, int64_t{64} << 20);
+  std::atomic<bool> reader_stop{false};
+  std::thread reader([&] {
+    while (!control->stopped() && !reader_stop.load()) {
+      auto delivery = subscriber->Receive(options.receive_wait_ms);
+      Item item;
+      if (!delivery.ok()) {
+        item.error = delivery.status().WithContext("receiving parts");
+      } else if (delivery->state == Delivery::State::kEnd) {
+        break;
+      } else if (delivery->state == Delivery::State::kIdle) {
+        item.idle = true;
+      } else {
+        item.received = std::move(delivery->part);
+        if (!item.received.decode_error.ok()) {
+          item.error = item.received.decode_error.WithContext("part " + item.received.name);
+        } else {
+          part::DecodeOptions dopts;
+          dopts.max_uncompressed_bytes = options.max_part_bytes;
+          auto header = LooksLikeXml(item.received.bytes->view())
+                            ? DecodeAnyPart(item.received.bytes, item.received.name, dopts)
+                            : part::DecodePartHeader(item.received.bytes, item.received.name, dopts);
+          if (!header.ok()) {
+            item.error = header.status().WithContext("part " + item.received.name);
+          } else {
+            const part::PartHeader& h = header->header;
+            item.meta.stream_id = h.stream_id;
+            item.meta.part_number = h.part_number;
+            item.meta.total_parts = h.total_parts;
+            item.meta.rows = h.rows;
+            item.meta.idempotency_key = h.idempotency_key;
+            item.meta.end_of_stream = h.kind == part::PartKind::kEnd;
+          }
+        }
+      }
+      const bool failed = !item.error.ok();
+      const int64_t weight = item.received.bytes ? static_cast<int64_t>(item.received.bytes->size()) : 0;
+      if (!queue.Push(std::move(item), weight)) return;
+      if (failed) return;
     }
-    if (delivery->state == Delivery::State::kEnd) break;
-    if (delivery->state == Delivery::State::kIdle) {
+    queue.Close();
+  });
+  auto stop_reader = [&] {
+    reader_stop.store(true);
+    queue.Cancel();
+    reader.join();
+  };
+  while (!control->stopped()) {
+    std::optional<Item> item = queue.Pop();
+    if (!item) break;  // the origin ended
+    if (item->idle) {
       Status st = settle();  // nothing new: make what was sent durable now
       if (!st.ok()) {
+        stop_reader();
         give_back();
         return st;
       }
       continue;
     }
-    ReceivedPart received = std::move(delivery->part);
-    if (!received.decode_error.ok()) {
-      (void)subscriber->Reject(received, /*requeue=*/true);
+    ReceivedPart received = std::move(item->received);
+    if (!item->error.ok()) {
+      if (received.bytes) (void)subscriber->Reject(received, /*requeue=*/true);
+      stop_reader();
       give_back();
-      return received.decode_error.WithContext("part " + received.name);
+      return item->error;
     }
-    part::DecodeOptions dopts;
-    dopts.max_uncompressed_bytes = options.max_part_bytes;
-    auto header = LooksLikeXml(received.bytes->view())
-                      ? DecodeAnyPart(received.bytes, received.name, dopts)
-                      : part::DecodePartHeader(received.bytes, received.name, dopts);
-    if (!header.ok()) {
-      (void)subscriber->Reject(received, /*requeue=*/true);
-      give_back();
-      return header.status().WithContext("part " + received.name);
-    }
-    const part::PartHeader& h = header->header;
-    PartMeta meta;
-    meta.stream_id = h.stream_id;
-    meta.part_number = h.part_number;
-    meta.total_parts = h.total_parts;
-    meta.rows = h.rows;
-    meta.idempotency_key = h.idempotency_key;
-    meta.end_of_stream = h.kind == part::PartKind::kEnd;
+    const PartMeta& meta = item->meta;
     const auto size = static_cast<int64_t>(received.bytes->size());
     Status st = WithRetries(options, *control, counters, "publishing " + received.name,
                             [&] { return publisher->Publish(meta, received.bytes->view()); });
     if (!st.ok()) {
       (void)subscriber->Reject(received, /*requeue=*/true);
+      stop_reader();
       give_back();
       return st.WithContext("publishing " + received.name);
     }
     if (meta.end_of_stream) {
       counters->bytes.fetch_add(size);
     } else {
-      counters->PartDone(h.rows, size);
+      counters->PartDone(meta.rows, size);
     }
     // The publisher copied the bytes: only the handle waits for the Flush.
     received.bytes.reset();
@@ -1412,10 +1449,16 @@ Status RelayStages(PartSubscriber* subscriber, PartPublisher* publisher, const R
     if (pending.size() >= kRound || pending_bytes >= (int64_t{512} << 20)) {
       st = settle();
       if (!st.ok()) {
+        stop_reader();
         give_back();
         return st;
       }
     }
+  }
+  stop_reader();
+  // Parts the reader received but this thread never published go back.
+  while (auto left = queue.Pop()) {
+    if (left->received.bytes) (void)subscriber->Reject(left->received, /*requeue=*/true);
   }
   if (control->stopped()) {
     // Stopped on request: what was published is made durable and acked.

@@ -289,8 +289,10 @@ class KafkaPublisher final : public PartPublisher {
         {"message.max.bytes", std::to_string(max_message)},
         // The topic's max.message.bytes limits a whole record batch: parts
         // that fit one by one must not be batched beyond it (a part larger
-        // than batch.size still goes alone in its own batch).
-        {"batch.size", std::to_string(std::min<int64_t>(limit_, INT32_MAX))},
+        // than batch.size still goes alone in its own batch). At most
+        // librdkafka's default 1 MB: smaller batches keep more requests in
+        // flight (relaying 354 MB of parts: 0.5 s vs 0.75 s with 8 MiB).
+        {"batch.size", std::to_string(std::min<int64_t>(limit_, 1000000))},
         {"queue.buffering.max.kbytes", std::to_string(queue_kbytes)},
     };
   }
