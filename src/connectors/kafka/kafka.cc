@@ -100,6 +100,9 @@ OptionSpecs SubscriberOptionSpecs() {
        "where a group without committed offsets starts",
        {"earliest", "latest"}},
       {"session_timeout", OptionType::kDuration, "45s", "consumer group session.timeout.ms"},
+      {"prefetch", OptionType::kSize, "24MiB",
+       "messages librdkafka fetches ahead into the consumer queue (queued.max.messages.kbytes): "
+       "less memory, but below ~16MiB librdkafka 2.0.2 starves the workers"},
       {"lag_interval", OptionType::kDuration, "30s",
        "follow: how often the consumer lag is logged"},
       {"admin_timeout", OptionType::kDuration, "15s", "timeout of metadata and offset requests"},
@@ -168,6 +171,10 @@ void RegisterKafka(Registry* registry) {
     so.from_latest = o.GetString("from") == "latest";
     so.session_timeout_ms = o.GetDurationMs("session_timeout");
     so.lag_interval_ms = o.GetDurationMs("lag_interval");
+    so.prefetch_bytes = o.GetSizeBytes("prefetch");
+    if (so.prefetch_bytes < 1024 || so.prefetch_bytes > (int64_t{2} << 30)) {
+      return Status::InvalidArgument("kafka: prefetch must be between 1KiB and 2GiB");
+    }
     so.admin_timeout_ms = o.GetDurationMs("admin_timeout");
     SLUICE_ASSIGN_OR_RETURN(so.properties, kafka::ParseProperties(o.GetString("properties")));
     return kafka::MakeSubscriber(std::move(endpoint), std::move(so));

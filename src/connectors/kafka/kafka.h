@@ -107,6 +107,9 @@ struct SubscriberOptions {
   bool from_latest = false;  // where a group without committed offsets starts
   int64_t session_timeout_ms = 45000;
   int64_t lag_interval_ms = 30000;  // follow: how often the consumer lag is logged
+  // Bytes of messages librdkafka prefetches into the consumer queue
+  // (queued.max.messages.kbytes): memory against throughput.
+  int64_t prefetch_bytes = int64_t{24} << 20;
   int64_t admin_timeout_ms = 15000;
   std::vector<std::pair<std::string, std::string>> properties;
 };
