@@ -23,6 +23,9 @@ APT_PACKAGES=(
   # amqps://: OpenSSL linked directly for TLS error details; the openssl CLI makes the
   # certificates of tests/integration/test_rabbitmq_tls.py
   libssl-dev openssl
+  # ClickHouse: Debian's server 18.16 for the integration tests, its client (an independent
+  # reader), and libcurl (OpenSSL flavour) + zlib for the connector's HTTP client
+  clickhouse-server clickhouse-client libcurl4-openssl-dev zlib1g-dev curl
   # tools used by tests and benchmarks
   time procps
   # baseline of bench/e2e/databases.sh (MySQL -> PostgreSQL)

@@ -11,7 +11,7 @@ jobs=${SLUICE_JOBS:-$(nproc)}
 
 echo "== release build"
 scripts/build.sh release
-SERVICES=(postgres mariadb kafka rabbitmq)
+SERVICES=(postgres mariadb kafka rabbitmq clickhouse)
 echo "== services (${SERVICES[*]} for the integration tests)"
 # Each is stopped again however this script ends, unless it was already running.
 started=()

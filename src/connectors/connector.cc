@@ -109,4 +109,23 @@ Result<std::unique_ptr<PartSubscriber>> Registry::MakeSubscriber(
   return r.info->make_subscriber(r.uri, r.options);
 }
 
+Status CheckBatchesMatch(const Schema& schema, const std::vector<RecordBatch>& batches,
+                         const std::string& context) {
+  for (const RecordBatch& b : batches) {
+    if (b.num_columns() != schema.num_fields()) {
+      return Status::InvalidArgument(context + ": batch has " + std::to_string(b.num_columns()) +
+                                     " columns, the sink was opened with " +
+                                     std::to_string(schema.num_fields()));
+    }
+    for (int c = 0; c < b.num_columns(); ++c) {
+      if (!(b.column(c).type == schema.field(c).type)) {
+        return Status::InvalidArgument(context + ": column \"" + schema.field(c).name + "\" is " +
+                                       b.column(c).type.ToString() + ", expected " +
+                                       schema.field(c).type.ToString());
+      }
+    }
+  }
+  return Status::OK();
+}
+
 }  // namespace sluice

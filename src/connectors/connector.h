@@ -163,6 +163,12 @@ inline bool SoftDeleted(const Column& flag, int64_t row) {
   return flag.type.id != TypeId::kBool || flag.BoolValue(row);
 }
 
+// The check every SinkWriter::ApplyPart makes first: each batch has the
+// columns and types the sink was opened with. Errors start with `context`
+// ("postgres sink ... part <id>") and name the column.
+Status CheckBatchesMatch(const Schema& schema, const std::vector<RecordBatch>& batches,
+                         const std::string& context);
+
 // Applies parts. Not thread-safe; the runtime creates one per worker thread.
 class SinkWriter {
  public:

@@ -225,20 +225,7 @@ class MysqlSinkWriter final : public SinkWriter {
     if (part.part_id.size() > kMaxPartIdBytes) {
       return Status::InvalidArgument(ctx + ": part id longer than 255 bytes");
     }
-    for (const RecordBatch& b : batches) {
-      if (b.num_columns() != plan_->schema->num_fields()) {
-        return Status::InvalidArgument(ctx + ": batch has " + std::to_string(b.num_columns()) +
-                                       " columns, the sink was opened with " +
-                                       std::to_string(plan_->schema->num_fields()));
-      }
-      for (int c = 0; c < b.num_columns(); ++c) {
-        if (!(b.column(c).type == plan_->schema->field(c).type)) {
-          return Status::InvalidArgument(ctx + ": column \"" + plan_->schema->field(c).name +
-                                         "\" is " + b.column(c).type.ToString() + ", expected " +
-                                         plan_->schema->field(c).type.ToString());
-        }
-      }
-    }
+    SLUICE_RETURN_NOT_OK(CheckBatchesMatch(*plan_->schema, batches, ctx));
     SLUICE_RETURN_NOT_OK(conn_->Exec("START TRANSACTION", ctx + ": START TRANSACTION"));
     Result<ApplyOutcome> r = ApplyInTransaction(part, batches, ctx);
     if (r.ok() && *r == ApplyOutcome::kAlreadyApplied && part.state != nullptr) {

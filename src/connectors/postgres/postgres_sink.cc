@@ -84,20 +84,7 @@ class PostgresSinkWriter final : public SinkWriter {
       // Every id-less part would look like the first one to the ledger.
       return Status::InvalidArgument(plan_->where + ": empty part id");
     }
-    for (const RecordBatch& b : batches) {
-      if (b.num_columns() != plan_->schema->num_fields()) {
-        return Status::InvalidArgument(ctx + ": batch has " + std::to_string(b.num_columns()) +
-                                       " columns, the sink was opened with " +
-                                       std::to_string(plan_->schema->num_fields()));
-      }
-      for (int c = 0; c < b.num_columns(); ++c) {
-        if (!(b.column(c).type == plan_->schema->field(c).type)) {
-          return Status::InvalidArgument(ctx + ": column \"" + plan_->schema->field(c).name +
-                                         "\" is " + b.column(c).type.ToString() + ", expected " +
-                                         plan_->schema->field(c).type.ToString());
-        }
-      }
-    }
+    SLUICE_RETURN_NOT_OK(CheckBatchesMatch(*plan_->schema, batches, ctx));
     if (!plan_->stage_create.empty() && !stage_ready_) {
       SLUICE_RETURN_NOT_OK(conn_->Exec(plan_->stage_create, ctx + ": creating the staging table").status());
       stage_ready_ = true;

@@ -1,0 +1,262 @@
+#include "connectors/clickhouse/ch_http.h"
+
+#include <curl/curl.h>
+#include <zlib.h>
+
+#include <chrono>
+#include <cstring>
+#include <mutex>
+#include <thread>
+
+#include "core/log.h"
+
+namespace sluice {
+
+namespace {
+
+// libcurl's global state is set up once per process, before any handle.
+bool CurlGlobalInit() {
+  static std::once_flag once;
+  static CURLcode rc = CURLE_OK;
+  std::call_once(once, [] { rc = curl_global_init(CURL_GLOBAL_DEFAULT); });
+  return rc == CURLE_OK;
+}
+
+size_t WriteBody(char* data, size_t size, size_t n, void* user) {
+  static_cast<std::string*>(user)->append(data, size * n);
+  return size * n;
+}
+
+size_t WriteHeader(char* data, size_t size, size_t n, void* user) {
+  std::string_view line(data, size * n);
+  constexpr std::string_view kSummary = "x-clickhouse-summary:";
+  if (line.size() > kSummary.size()) {
+    bool match = true;
+    for (size_t i = 0; i < kSummary.size() && match; ++i) {
+      match = std::tolower(static_cast<unsigned char>(line[i])) == kSummary[i];
+    }
+    if (match) {
+      std::string_view v = line.substr(kSummary.size());
+      while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+      while (!v.empty() && (v.back() == '\r' || v.back() == '\n' || v.back() == ' '))
+        v.remove_suffix(1);
+      static_cast<ChResponse*>(user)->summary = std::string(v);
+    }
+  }
+  return size * n;
+}
+
+// curl_slist, freed on scope exit.
+struct HeaderList {
+  curl_slist* list = nullptr;
+  ~HeaderList() { curl_slist_free_all(list); }
+  void Add(const char* h) { list = curl_slist_append(list, h); }
+};
+
+std::string Escape(CURL* curl, std::string_view s) {
+  char* e = curl_easy_escape(curl, s.data(), static_cast<int>(s.size()));
+  std::string out = e ? e : "";
+  curl_free(e);
+  return out;
+}
+
+bool IsAuthError(int code) {
+  return code == ch_error::kUnknownUser || code == ch_error::kWrongPassword ||
+         code == ch_error::kRequiredPassword || code == ch_error::kAuthenticationFailed;
+}
+
+// Errors in the request itself: the same request fails again.
+bool IsRequestError(int code) {
+  switch (code) {
+    case 16:   // NO_SUCH_COLUMN_IN_TABLE
+    case 36:   // BAD_ARGUMENTS
+    case 43:   // ILLEGAL_TYPE_OF_ARGUMENT
+    case 44:   // ILLEGAL_COLUMN
+    case 47:   // UNKNOWN_IDENTIFIER
+    case 50:   // UNKNOWN_TYPE
+    case 53:   // TYPE_MISMATCH
+    case 62:   // SYNTAX_ERROR
+    case 115:  // UNKNOWN_SETTING
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+Result<ChEndpoint> ChEndpoint::FromUri(const Uri& uri) {
+  ChEndpoint e;
+  if (!uri.host.empty()) e.host = uri.host;
+  if (uri.port != 0) e.port = uri.port;
+  if (!uri.user.empty()) e.user = uri.user;
+  e.password = uri.password;
+  std::string db = uri.path;
+  while (!db.empty() && db.front() == '/') db.erase(0, 1);
+  if (db.find('/') != std::string::npos) {
+    return Status::InvalidArgument("clickhouse: the URI path must be just the database name: " +
+                                   uri.Redacted());
+  }
+  if (!db.empty()) e.database = db;
+  return e;
+}
+
+Result<std::unique_ptr<ChClient>> ChClient::Make(ChEndpoint endpoint) {
+  if (!CurlGlobalInit()) return Status::Internal("clickhouse: curl_global_init failed");
+  std::unique_ptr<ChClient> c(new ChClient(std::move(endpoint)));
+  c->curl_ = std::unique_ptr<void, void (*)(void*)>(curl_easy_init(),
+                                                    [](void* h) { curl_easy_cleanup(h); });
+  if (!c->curl_) return Status::Internal("clickhouse: curl_easy_init failed");
+  return c;
+}
+
+std::string ChClient::Url(const ChRequest& request) const {
+  CURL* curl = curl_.get();
+  std::string url = "http://" + endpoint_.host + ":" + std::to_string(endpoint_.port) + "/?";
+  std::string sep;
+  auto add = [&](std::string_view k, std::string_view v) {
+    url += sep;
+    url += Escape(curl, k);
+    url += '=';
+    url += Escape(curl, v);
+    sep = "&";
+  };
+  if (request.use_database) add("database", endpoint_.database);
+  if (!request.data.empty()) add("query", request.sql);
+  if (!request.query_id.empty()) add("query_id", request.query_id);
+  for (const auto& [k, v] : request.settings) add(k, v);
+  return url;
+}
+
+Result<ChResponse> ChClient::ExecuteOnce(const ChRequest& request, std::string_view what) {
+  CURL* curl = curl_.get();
+  ChResponse resp;
+  char errbuf[CURL_ERROR_SIZE] = {0};
+  const std::string url = Url(request);
+  const std::string_view body = request.data.empty() ? std::string_view(request.sql) : request.data;
+  HeaderList headers;
+  // No "Expect: 100-continue" round trip before a large body.
+  headers.Add("Expect:");
+  if (request.gzip) headers.Add("Content-Encoding: gzip");
+  headers.Add("Content-Type: application/octet-stream");
+
+  curl_easy_reset(curl);
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_POST, 1L);
+  curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.data());
+  curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers.list);
+  curl_easy_setopt(curl, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
+  curl_easy_setopt(curl, CURLOPT_USERNAME, endpoint_.user.c_str());
+  curl_easy_setopt(curl, CURLOPT_PASSWORD, endpoint_.password.c_str());
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
+                   static_cast<long>(endpoint_.connect_timeout_ms));
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(endpoint_.request_timeout_ms));
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
+  if (!request.idempotent) {
+    // libcurl sends a request again, once, when a kept-alive connection
+    // breaks before any answer; the server may have executed the first one
+    // (an INSERT whose answer was lost would land twice). On a fresh
+    // connection it never does.
+    curl_easy_setopt(curl, CURLOPT_FRESH_CONNECT, 1L);
+  }
+  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, WriteBody);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &resp.body);
+  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, WriteHeader);
+  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &resp);
+
+  const std::string where = "clickhouse " + endpoint_.Address() + ": " + std::string(what);
+  const CURLcode rc = curl_easy_perform(curl);
+  if (rc != CURLE_OK) {
+    std::string detail = errbuf[0] ? errbuf : curl_easy_strerror(rc);
+    if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST) {
+      return Status::Retryable(where + ": cannot connect to " + endpoint_.Address() + " (" +
+                               detail + ")");
+    }
+    return Status::Retryable(where + ": request failed, the server's answer was lost (" + detail +
+                             ")");
+  }
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp.http_status);
+  if (resp.http_status == 200) return resp;
+
+  const ChServerError err = ParseChException(resp.body);
+  std::string msg = where + ": ";
+  if (err.code != 0) msg += "server error " + std::to_string(err.code) + ": ";
+  msg += err.message + " (HTTP " + std::to_string(resp.http_status) + ")";
+  if (resp.http_status == 401 || resp.http_status == 403 || IsAuthError(err.code)) {
+    return Status::InvalidArgument(where + ": authentication failed for user '" + endpoint_.user +
+                                   "': " + err.message);
+  }
+  if (err.code == ch_error::kUnknownTable || err.code == ch_error::kUnknownDatabase) {
+    return Status::NotFound(msg);
+  }
+  if (IsRetryableChError(err.code) || (err.code == 0 && resp.http_status >= 500)) {
+    return Status::Retryable(msg);
+  }
+  if (IsRequestError(err.code)) return Status::InvalidArgument(msg);
+  return Status::IOError(msg);
+}
+
+Result<ChResponse> ChClient::Execute(const ChRequest& request, std::string_view what) {
+  int64_t backoff_ms = 200;
+  for (int attempt = 0;; ++attempt) {
+    Result<ChResponse> r = ExecuteOnce(request, what);
+    if (r.ok() || !request.idempotent || r.status().code() != StatusCode::kRetryable ||
+        attempt >= endpoint_.retries) {
+      return r;
+    }
+    SLUICE_LOG(kDebug) << r.status().message() << "; retry " << attempt + 1 << "/"
+                       << endpoint_.retries << " in " << backoff_ms << " ms";
+    std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms));
+    backoff_ms *= 4;
+  }
+}
+
+Status ChClient::Exec(const std::string& sql, std::string_view what) {
+  ChRequest req;
+  req.sql = sql;
+  return Execute(req, what).status();
+}
+
+Result<std::vector<TsvRow>> ChClient::QueryRows(const std::string& sql, size_t columns,
+                                                std::string_view what, bool use_database) {
+  ChRequest req;
+  req.use_database = use_database;
+  req.sql = sql + " FORMAT TabSeparated";
+  // The whole result is computed before the status line is sent, so an error
+  // during the query is an HTTP error, not text appended to a 200 body.
+  req.settings.emplace_back("wait_end_of_query", "1");
+  SLUICE_ASSIGN_OR_RETURN(ChResponse resp, Execute(req, what));
+  auto rows = ParseTsv(resp.body, columns);
+  if (!rows.ok()) {
+    return rows.status().WithContext("clickhouse " + endpoint_.Address() + ": " +
+                                     std::string(what) + ": unreadable answer");
+  }
+  return rows;
+}
+
+Status GzipCompress(std::string_view in, int level, std::string* out) {
+  z_stream zs;
+  std::memset(&zs, 0, sizeof(zs));
+  // windowBits 15 + 16: a gzip header and trailer instead of zlib's.
+  if (deflateInit2(&zs, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+    return Status::Internal("gzip: deflateInit2 failed");
+  }
+  struct End {
+    z_stream* z;
+    ~End() { deflateEnd(z); }
+  } end{&zs};
+  out->resize(deflateBound(&zs, static_cast<uLong>(in.size())));
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  zs.avail_in = static_cast<uInt>(in.size());
+  zs.next_out = reinterpret_cast<Bytef*>(out->data());
+  zs.avail_out = static_cast<uInt>(out->size());
+  if (deflate(&zs, Z_FINISH) != Z_STREAM_END)
+    return Status::Internal("gzip: deflate did not finish");
+  out->resize(zs.total_out);
+  return Status::OK();
+}
+
+}  // namespace sluice

@@ -1,0 +1,103 @@
+// The part ledger of the ClickHouse sink on servers without
+// insert_deduplication_token (18.16 .. 22.1, or dedup=ledger anywhere).
+//
+// ClickHouse has no transactions, no locks and (without replication) no
+// insert deduplication, so a part cannot be written "together with" a ledger
+// row. Instead every attempt to apply a part is named, and the data says
+// which attempt each row belongs to:
+//
+//   * the target table has two hidden columns, `_sluice_part` (the part's
+//     idempotency key) and `_sluice_attempt` (a random 64-bit id per try);
+//   * the ledger table `_sluice_ledger` (MergeTree, ORDER BY (target,
+//     part_id)) records events per attempt: begin (before its INSERT), done
+//     (after the INSERT succeeded), fence (the attempt is void: its rows must
+//     go), purged (its rows are gone for good).
+//
+// A part is applied iff some attempt is done and not fenced ("valid").
+// Rows of fenced attempts are deleted with `ALTER TABLE .. DELETE WHERE
+// _sluice_part = .. AND _sluice_attempt IN (..)` (a mutation, waited for in
+// system.mutations). An attempt that began but never finished (a killed
+// writer, a lost HTTP response) is fenced once no INSERT of the part runs
+// (every INSERT of a part carries the query_id QueryId(part), which the
+// server keeps in system.processes while it runs and refuses to run twice at
+// once) and it stayed unfinished for `settle_ms`. The protocol itself is in
+// ClickhouseSinkWriter::ApplyLedger (clickhouse_sink.cc); docs/connectors/
+// clickhouse.md states what it guarantees.
+//
+// Thread safety: one ChLedger per thread (it uses that thread's client).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+
+#include "connectors/clickhouse/ch_http.h"
+#include "connectors/connector.h"
+
+namespace sluice {
+
+struct ChLedgerTarget {
+  std::string database;
+  std::string table;    // the physical table the rows go into (a stage for replace)
+  std::string qtable;   // `db`.`table`
+  std::string qledger;  // `db`.`_sluice_ledger`
+  std::string target;   // the ledger's `target` value for these parts (see kLedgerTargetPrefix)
+  int64_t settle_ms = 5000;
+  int64_t mutation_timeout_ms = 600'000;
+  int64_t insert_wait_ms = 600'000;  // how long to wait for a running INSERT of a part
+};
+
+enum class LedgerEvent : uint8_t { kBegin = 1, kDone = 2, kFence = 3, kPurged = 4 };
+
+struct AttemptState {
+  bool begun = false, done = false, fenced = false, purged = false;
+  int64_t age_seconds = 0;  // since the attempt's first event (server clock)
+  bool valid() const { return done && !fenced; }
+  bool pending() const { return begun && !done && !fenced; }
+  bool invalid() const { return fenced && !purged; }
+};
+using PartLedger = std::map<uint64_t, AttemptState>;
+
+// The hidden columns, their types, and the ledger table.
+inline constexpr const char* kPartColumn = "_sluice_part";
+inline constexpr const char* kAttemptColumn = "_sluice_attempt";
+// The comment of `_sluice_part` is this prefix and the table's ledger target
+// (ChLedgerTarget::target), "<db>.<table>#<16 hex digits>".
+inline constexpr const char* kLedgerTargetPrefix = "sluice ledger target: ";
+std::string LedgerCreateSql(const std::string& qledger);
+
+// An attempt older than this is finished whatever it says (its INSERT cannot
+// still be running): its rows, once deleted, stay deleted.
+inline constexpr int64_t kAttemptMaxAgeSeconds = 3600;
+
+class ChLedger {
+ public:
+  ChLedger(ChClient* client, const ChLedgerTarget* t) : client_(client), t_(t) {}
+
+  Result<PartLedger> Read(const std::string& part_id);
+  // Every part of the target with its attempts (for the sweep at commit).
+  Result<std::map<std::string, PartLedger>> ReadAll();
+  // Appends one event. Idempotent: an event recorded twice means the same.
+  Status Record(const PartInfo& part, uint64_t attempt, LedgerEvent event, int64_t rows);
+
+  // The query_id every INSERT of `part_id` into the target runs under.
+  std::string QueryId(const std::string& part_id) const;
+  Result<bool> InsertRunning(const std::string& part_id);
+  Status WaitInsertGone(const std::string& part_id);
+
+  // Deletes the rows of every fenced, unpurged attempt of the part (after
+  // waiting for a running INSERT of it) and marks those that can no longer
+  // add rows as purged: done ones, old ones and `finished` (attempts whose
+  // INSERT the caller knows has ended).
+  Status CleanInvalid(const PartInfo& part, const PartLedger& ledger,
+                      const std::set<uint64_t>& finished);
+
+  Status WaitMutations();
+
+ private:
+  ChClient* client_;
+  const ChLedgerTarget* t_;
+};
+
+}  // namespace sluice

@@ -1,0 +1,611 @@
+#include "connectors/clickhouse/ch_rowbinary.h"
+
+#include <bit>
+#include <cstring>
+#include <limits>
+
+#include "core/int128.h"
+#include "core/temporal.h"
+#include "core/text.h"
+
+namespace sluice {
+
+static_assert(std::endian::native == std::endian::little,
+              "RowBinary is little-endian; the encoder copies host integers as they are");
+
+namespace {
+
+int64_t FloorDiv(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
+
+std::string DateText(int32_t days) {
+  std::string s;
+  AppendDate(days, &s);
+  return s;
+}
+
+void AppendFixedDigits(int64_t v, int width, std::string* out) {
+  char buf[20];
+  for (int i = width - 1; i >= 0; --i) {
+    buf[i] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  }
+  out->append(buf, static_cast<size_t>(width));
+}
+
+// "HH:MM:SS.ffffff" for micros within a day.
+void AppendClock(int64_t micros_of_day, std::string* out) {
+  const int64_t secs = micros_of_day / kMicrosPerSecond;
+  AppendFixedDigits(secs / 3600, 2, out);
+  out->push_back(':');
+  AppendFixedDigits(secs / 60 % 60, 2, out);
+  out->push_back(':');
+  AppendFixedDigits(secs % 60, 2, out);
+  out->push_back('.');
+  AppendFixedDigits(micros_of_day % kMicrosPerSecond, 6, out);
+}
+
+void AppendTimestampText(int64_t micros, std::string* out) {
+  const int64_t days = FloorDiv(micros, kMicrosPerDay);
+  AppendDate(static_cast<int32_t>(days), out);
+  out->push_back(' ');
+  AppendClock(micros - days * kMicrosPerDay, out);
+}
+
+std::string TimestampText(int64_t micros) {
+  std::string s;
+  AppendTimestampText(micros, &s);
+  return s;
+}
+
+std::string Int128Text(int128_t v) { return FormatDecimal(v, 0); }
+
+bool IsIntegerKind(ChKind k) {
+  switch (k) {
+    case ChKind::kInt8:
+    case ChKind::kInt16:
+    case ChKind::kInt32:
+    case ChKind::kInt64:
+    case ChKind::kUInt8:
+    case ChKind::kUInt16:
+    case ChKind::kUInt32:
+    case ChKind::kUInt64:
+    case ChKind::kBool:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Width and range of an integer (or Bool) target.
+void IntegerRange(ChKind k, int* width, int128_t* lo, int128_t* hi) {
+  switch (k) {
+    case ChKind::kInt8:
+      *width = 1;
+      *lo = INT8_MIN;
+      *hi = INT8_MAX;
+      return;
+    case ChKind::kInt16:
+      *width = 2;
+      *lo = INT16_MIN;
+      *hi = INT16_MAX;
+      return;
+    case ChKind::kInt32:
+      *width = 4;
+      *lo = INT32_MIN;
+      *hi = INT32_MAX;
+      return;
+    case ChKind::kInt64:
+      *width = 8;
+      *lo = INT64_MIN;
+      *hi = INT64_MAX;
+      return;
+    case ChKind::kUInt8:
+      *width = 1;
+      *lo = 0;
+      *hi = UINT8_MAX;
+      return;
+    case ChKind::kUInt16:
+      *width = 2;
+      *lo = 0;
+      *hi = UINT16_MAX;
+      return;
+    case ChKind::kUInt32:
+      *width = 4;
+      *lo = 0;
+      *hi = UINT32_MAX;
+      return;
+    case ChKind::kUInt64:
+      *width = 8;
+      *lo = 0;
+      *hi = static_cast<int128_t>(UINT64_MAX);
+      return;
+    case ChKind::kBool:
+      *width = 1;
+      *lo = 0;
+      *hi = 1;
+      return;
+    default:
+      *width = 0;
+      *lo = 0;
+      *hi = 0;
+      return;
+  }
+}
+
+// The value of row `r` of an integer-like column (ints, bool, date days,
+// time / timestamp micros) as int128.
+int128_t IntegerValue(const Column& col, int64_t r) {
+  switch (col.type.id) {
+    case TypeId::kInt8:
+      return col.Value<int8_t>(r);
+    case TypeId::kInt16:
+      return col.Value<int16_t>(r);
+    case TypeId::kInt32:
+      return col.Value<int32_t>(r);
+    case TypeId::kDate:
+      return col.Value<int32_t>(r);
+    case TypeId::kInt64:
+      return col.Value<int64_t>(r);
+    case TypeId::kTime:
+      return col.Value<int64_t>(r);
+    case TypeId::kTimestamp:
+      return col.Value<int64_t>(r);
+    case TypeId::kUInt8:
+      return col.Value<uint8_t>(r);
+    case TypeId::kUInt16:
+      return col.Value<uint16_t>(r);
+    case TypeId::kUInt32:
+      return col.Value<uint32_t>(r);
+    case TypeId::kUInt64:
+      return col.Value<uint64_t>(r);
+    case TypeId::kBool:
+      return col.BoolValue(r) ? 1 : 0;
+    default:
+      return 0;
+  }
+}
+
+bool IsIntegerLike(TypeId id) {
+  return IsInteger(id) || id == TypeId::kBool || id == TypeId::kDate || id == TypeId::kTime ||
+         id == TypeId::kTimestamp;
+}
+
+void AppendLE(int128_t v, int width, std::string* out) {
+  char buf[16];
+  std::memcpy(buf, &v, sizeof(buf));  // little-endian two's complement; low bytes first
+  out->append(buf, static_cast<size_t>(width));
+}
+
+std::string RangeText(const ChColumnPlan& p) {
+  return Int128Text(p.min_value) + ".." + Int128Text(p.max_value);
+}
+
+}  // namespace
+
+ChRanges ChRanges::For(const ChCapabilities& caps) {
+  ChRanges r{};
+  r.date_max = caps.wide_date ? 65535 : DaysFromCivil(2105, 12, 31);
+  r.datetime_max =
+      caps.wide_date ? int64_t{UINT32_MAX} : int64_t{DaysFromCivil(2105, 12, 31)} * 86400 + 86399;
+  if (caps.extended_range) {
+    r.date32_min = DaysFromCivil(1900, 1, 1);
+    r.date32_max = DaysFromCivil(2299, 12, 31);
+  } else {
+    r.date32_min = DaysFromCivil(1925, 1, 1);
+    r.date32_max = DaysFromCivil(2283, 11, 11);
+  }
+  r.dt64_min_seconds = int64_t{r.date32_min} * 86400;
+  r.dt64_max_seconds = int64_t{r.date32_max} * 86400 + 86399;
+  return r;
+}
+
+Result<ChType> ChTypeForField(const Field& field, bool nullable, const ChCapabilities& caps,
+                              const ChMappingOptions& options) {
+  ChType t;
+  t.nullable = nullable && field.nullable;
+  const DataType& dt = field.type;
+  auto need = [&](bool have, const char* type, const char* option) -> Status {
+    if (have) return Status::OK();
+    return Status::Unsupported("column \"" + field.name + "\": " + option +
+                               " needs the ClickHouse type " + type +
+                               ", which this server does not have");
+  };
+  switch (dt.id) {
+    case TypeId::kInt8:
+      t.kind = ChKind::kInt8;
+      break;
+    case TypeId::kInt16:
+      t.kind = ChKind::kInt16;
+      break;
+    case TypeId::kInt32:
+      t.kind = ChKind::kInt32;
+      break;
+    case TypeId::kInt64:
+      t.kind = ChKind::kInt64;
+      break;
+    case TypeId::kUInt8:
+      t.kind = ChKind::kUInt8;
+      break;
+    case TypeId::kUInt16:
+      t.kind = ChKind::kUInt16;
+      break;
+    case TypeId::kUInt32:
+      t.kind = ChKind::kUInt32;
+      break;
+    case TypeId::kUInt64:
+      t.kind = ChKind::kUInt64;
+      break;
+    case TypeId::kFloat32:
+      t.kind = ChKind::kFloat32;
+      break;
+    case TypeId::kFloat64:
+      t.kind = ChKind::kFloat64;
+      break;
+    case TypeId::kDecimal:
+      t.kind = ChKind::kDecimal;
+      t.precision = dt.precision;
+      t.scale = dt.scale;
+      break;
+    case TypeId::kBool:
+      t.kind = caps.bool_type ? ChKind::kBool : ChKind::kUInt8;
+      break;
+    case TypeId::kString:
+    case TypeId::kBinary:
+    case TypeId::kJson:
+      t.kind = ChKind::kString;
+      break;
+    case TypeId::kUuid:
+      t.kind = ChKind::kUuid;
+      break;
+    case TypeId::kTime:
+      t.kind = ChKind::kInt64;
+      break;  // microseconds since midnight
+    case TypeId::kDate:
+      switch (options.dates) {
+        case ChDateMode::kAuto:
+          t.kind = caps.date32 ? ChKind::kDate32 : ChKind::kInt32;
+          break;
+        case ChDateMode::kDate:
+          t.kind = ChKind::kDate;
+          break;
+        case ChDateMode::kDate32:
+          SLUICE_RETURN_NOT_OK(need(caps.date32, "Date32", "dates=date32"));
+          t.kind = ChKind::kDate32;
+          break;
+        case ChDateMode::kDays:
+          t.kind = ChKind::kInt32;
+          break;
+        case ChDateMode::kString:
+          t.kind = ChKind::kString;
+          break;
+      }
+      break;
+    case TypeId::kTimestamp:
+      switch (options.timestamps) {
+        case ChTimestampMode::kAuto:
+          if (caps.datetime64) {
+            t.kind = ChKind::kDateTime64;
+            t.precision = 6;
+            t.timezone = "UTC";
+          } else {
+            t.kind = ChKind::kInt64;  // microseconds since the epoch, UTC
+          }
+          break;
+        case ChTimestampMode::kDateTime64:
+          SLUICE_RETURN_NOT_OK(need(caps.datetime64, "DateTime64", "timestamps=datetime64"));
+          t.kind = ChKind::kDateTime64;
+          t.precision = 6;
+          t.timezone = "UTC";
+          break;
+        case ChTimestampMode::kDateTime:
+          t.kind = ChKind::kDateTime;
+          t.timezone = "UTC";
+          break;
+        case ChTimestampMode::kMicros:
+          t.kind = ChKind::kInt64;
+          break;
+        case ChTimestampMode::kString:
+          t.kind = ChKind::kString;
+          break;
+      }
+      break;
+  }
+  t.text = ChTypeName(t);
+  return t;
+}
+
+Result<ChColumnPlan> PlanChColumn(const Field& field, const ChType& target,
+                                  const ChCapabilities& caps) {
+  ChColumnPlan p;
+  p.name = field.name;
+  p.source = field.type;
+  p.target = target;
+  p.ranges = ChRanges::For(caps);
+  const TypeId src = field.type.id;
+  using Conv = ChColumnPlan::Conv;
+  auto mismatch = [&]() {
+    return Status::InvalidArgument("column \"" + field.name + "\": cannot write " +
+                                   field.type.ToString() +
+                                   " values into the ClickHouse column of type " + target.text);
+  };
+  switch (target.kind) {
+    case ChKind::kOther:
+      return Status::Unsupported("column \"" + field.name + "\": the ClickHouse type " +
+                                 target.text + " is not one the sink writes");
+    case ChKind::kString:
+      p.conv = (src == TypeId::kString || src == TypeId::kBinary || src == TypeId::kJson)
+                   ? Conv::kBytes
+                   : Conv::kText;
+      return p;
+    case ChKind::kFixedString:
+      if (src != TypeId::kString && src != TypeId::kBinary && src != TypeId::kUuid)
+        return mismatch();
+      if (src == TypeId::kUuid && target.fixed_size < 16) return mismatch();
+      p.conv = Conv::kFixed;
+      return p;
+    case ChKind::kUuid:
+      if (src != TypeId::kUuid) return mismatch();
+      p.conv = Conv::kUuid;
+      return p;
+    case ChKind::kFloat32:
+      if (src != TypeId::kFloat32) return mismatch();
+      p.conv = Conv::kFloat32;
+      return p;
+    case ChKind::kFloat64:
+      if (src == TypeId::kFloat32)
+        p.conv = Conv::kFloatWiden;
+      else if (src == TypeId::kFloat64)
+        p.conv = Conv::kFloat64;
+      else
+        return mismatch();
+      return p;
+    case ChKind::kDecimal: {
+      int src_scale = 0;
+      if (src == TypeId::kDecimal)
+        src_scale = field.type.scale;
+      else if (!IsInteger(src))
+        return mismatch();
+      if (target.scale < src_scale) {
+        return Status::InvalidArgument("column \"" + field.name + "\": " + field.type.ToString() +
+                                       " has more fractional digits than the ClickHouse column " +
+                                       target.text + " (values would be rounded)");
+      }
+      p.conv = Conv::kDecimal;
+      p.factor = Pow10(target.scale - src_scale);
+      p.max_value = MaxDecimalMagnitude(target.precision);
+      p.min_value = -p.max_value;
+      p.width = target.precision <= 9 ? 4 : target.precision <= 18 ? 8 : 16;
+      return p;
+    }
+    case ChKind::kDate:
+      if (src != TypeId::kDate) return mismatch();
+      p.conv = Conv::kDate;
+      return p;
+    case ChKind::kDate32:
+      if (src != TypeId::kDate) return mismatch();
+      p.conv = Conv::kDate32;
+      return p;
+    case ChKind::kDateTime:
+      if (src != TypeId::kTimestamp) return mismatch();
+      p.conv = Conv::kDateTime;
+      return p;
+    case ChKind::kDateTime64:
+      if (src != TypeId::kTimestamp) return mismatch();
+      p.conv = Conv::kDateTime64;
+      p.factor = Pow10(target.precision >= 6 ? target.precision - 6 : 6 - target.precision);
+      return p;
+    default:
+      break;
+  }
+  if (IsIntegerKind(target.kind)) {
+    if (!IsIntegerLike(src)) return mismatch();
+    if (target.kind == ChKind::kBool && src != TypeId::kBool && !IsInteger(src)) return mismatch();
+    p.conv = Conv::kInt;
+    IntegerRange(target.kind, &p.width, &p.min_value, &p.max_value);
+    return p;
+  }
+  return mismatch();
+}
+
+void AppendChText(const Column& col, int64_t row, std::string* out) {
+  switch (col.type.id) {
+    case TypeId::kDate:
+      AppendDate(col.Value<int32_t>(row), out);
+      return;
+    case TypeId::kTime:
+      AppendClock(col.Value<int64_t>(row), out);
+      return;
+    case TypeId::kTimestamp:
+      AppendTimestampText(col.Value<int64_t>(row), out);
+      return;
+    default:
+      AppendText(col, row, out);
+      return;
+  }
+}
+
+void AppendVarUInt(uint64_t v, std::string* out) {
+  while (v >= 0x80) {
+    out->push_back(static_cast<char>((v & 0x7F) | 0x80));
+    v >>= 7;
+  }
+  out->push_back(static_cast<char>(v));
+}
+
+void AppendRowBinaryString(std::string_view s, std::string* out) {
+  AppendVarUInt(s.size(), out);
+  out->append(s);
+}
+
+Status RowBinaryEncoder::Append(const RecordBatch& batch, int64_t first_row,
+                                std::string_view suffix, std::string* out) const {
+  using Conv = ChColumnPlan::Conv;
+  if (static_cast<size_t>(batch.num_columns()) != plans_.size()) {
+    return Status::Internal("RowBinary encoder: batch has " + std::to_string(batch.num_columns()) +
+                            " columns, the plan " + std::to_string(plans_.size()));
+  }
+  const int ncols = batch.num_columns();
+  std::string text;
+  for (int64_t r = 0; r < batch.num_rows(); ++r) {
+    for (int c = 0; c < ncols; ++c) {
+      const Column& col = batch.column(c);
+      const ChColumnPlan& p = plans_[static_cast<size_t>(c)];
+      auto fail = [&](const std::string& what) {
+        return Status::InvalidData("row " + std::to_string(first_row + r) + " column \"" + p.name +
+                                   "\": " + what);
+      };
+      if (col.IsNull(r)) {
+        if (!p.target.nullable) {
+          return fail("NULL, but the ClickHouse column is " + p.target.text + " (not Nullable)");
+        }
+        out->push_back('\x01');
+        continue;
+      }
+      if (p.target.nullable) out->push_back('\x00');
+      switch (p.conv) {
+        case Conv::kInt: {
+          const int128_t v = IntegerValue(col, r);
+          if (v < p.min_value || v > p.max_value) {
+            return fail("value " + Int128Text(v) + " is outside the range of ClickHouse " +
+                        p.target.text + " (" + RangeText(p) + ")");
+          }
+          AppendLE(v, p.width, out);
+          break;
+        }
+        case Conv::kFloat32: {
+          const float f = col.Value<float>(r);
+          out->append(reinterpret_cast<const char*>(&f), sizeof(f));
+          break;
+        }
+        case Conv::kFloatWiden: {
+          const double d = static_cast<double>(col.Value<float>(r));
+          out->append(reinterpret_cast<const char*>(&d), sizeof(d));
+          break;
+        }
+        case Conv::kFloat64: {
+          const double d = col.Value<double>(r);
+          out->append(reinterpret_cast<const char*>(&d), sizeof(d));
+          break;
+        }
+        case Conv::kDecimal: {
+          const int128_t unscaled =
+              col.type.id == TypeId::kDecimal ? col.DecimalValue(r) : IntegerValue(col, r);
+          // |unscaled| < 10^38 and factor <= 10^38: compare before multiplying.
+          const int128_t limit = p.max_value / p.factor;
+          if (unscaled > limit || unscaled < -limit) {
+            return fail(
+                "value " +
+                FormatDecimal(unscaled, col.type.id == TypeId::kDecimal ? col.type.scale : 0) +
+                " does not fit ClickHouse " + p.target.text);
+          }
+          AppendLE(unscaled * p.factor, p.width, out);
+          break;
+        }
+        case Conv::kBytes:
+          AppendRowBinaryString(col.StringValue(r), out);
+          break;
+        case Conv::kFixed: {
+          const size_t n = static_cast<size_t>(p.target.fixed_size);
+          std::string_view v =
+              col.type.id == TypeId::kUuid
+                  ? std::string_view(reinterpret_cast<const char*>(col.FixedBytes(r, 16)), 16)
+                  : col.StringValue(r);
+          if (v.size() > n) {
+            return fail(std::to_string(v.size()) + " bytes do not fit ClickHouse " + p.target.text);
+          }
+          out->append(v);
+          out->append(n - v.size(), '\0');
+          break;
+        }
+        case Conv::kText:
+          text.clear();
+          AppendChText(col, r, &text);
+          AppendRowBinaryString(text, out);
+          break;
+        case Conv::kUuid: {
+          // ClickHouse keeps a UUID as two UInt64 halves, the first 8 bytes
+          // of the text form first, each little-endian: each half is
+          // byte-reversed in place (what 18.16 sends for
+          // 00112233-4455-6677-8899-aabbccddeeff: 77 66 .. 00 ff ee .. 88).
+          const uint8_t* b = col.FixedBytes(r, 16);
+          char buf[16];
+          for (int i = 0; i < 8; ++i) {
+            buf[i] = static_cast<char>(b[7 - i]);
+            buf[8 + i] = static_cast<char>(b[15 - i]);
+          }
+          out->append(buf, 16);
+          break;
+        }
+        case Conv::kDate: {
+          const int32_t d = col.Value<int32_t>(r);
+          if (d < 0 || d > p.ranges.date_max) {
+            return fail("date " + DateText(d) + " is outside ClickHouse Date's range 1970-01-01.." +
+                        DateText(p.ranges.date_max) +
+                        " (store dates as days or text: dates=days|string)");
+          }
+          const auto v = static_cast<uint16_t>(d);
+          out->append(reinterpret_cast<const char*>(&v), 2);
+          break;
+        }
+        case Conv::kDate32: {
+          const int32_t d = col.Value<int32_t>(r);
+          if (d < p.ranges.date32_min || d > p.ranges.date32_max) {
+            return fail("date " + DateText(d) + " is outside ClickHouse Date32's range " +
+                        DateText(p.ranges.date32_min) + ".." + DateText(p.ranges.date32_max) +
+                        " (store dates as days or text: dates=days|string)");
+          }
+          out->append(reinterpret_cast<const char*>(&d), 4);
+          break;
+        }
+        case Conv::kDateTime: {
+          const int64_t us = col.Value<int64_t>(r);
+          const int64_t secs = FloorDiv(us, kMicrosPerSecond);
+          if (secs * kMicrosPerSecond != us) {
+            return fail("timestamp " + TimestampText(us) +
+                        " has a fraction of a second, which ClickHouse DateTime cannot hold "
+                        "(timestamps=micros|string keep it)");
+          }
+          if (secs < 0 || secs > p.ranges.datetime_max) {
+            return fail("timestamp " + TimestampText(us) +
+                        " is outside ClickHouse DateTime's range 1970-01-01 " + "00:00:00.." +
+                        TimestampText(p.ranges.datetime_max * kMicrosPerSecond) +
+                        " (timestamps=micros|string hold any value)");
+          }
+          const auto v = static_cast<uint32_t>(secs);
+          out->append(reinterpret_cast<const char*>(&v), 4);
+          break;
+        }
+        case Conv::kDateTime64: {
+          const int64_t us = col.Value<int64_t>(r);
+          const int64_t secs = FloorDiv(us, kMicrosPerSecond);
+          if (secs < p.ranges.dt64_min_seconds || secs > p.ranges.dt64_max_seconds) {
+            return fail("timestamp " + TimestampText(us) +
+                        " is outside ClickHouse DateTime64's range " +
+                        TimestampText(p.ranges.dt64_min_seconds * kMicrosPerSecond) + ".." +
+                        TimestampText(p.ranges.dt64_max_seconds * kMicrosPerSecond) +
+                        " (timestamps=micros|string hold any value)");
+          }
+          int128_t ticks = us;
+          if (p.target.precision >= 6) {
+            ticks *= p.factor;
+            if (ticks > INT64_MAX || ticks < INT64_MIN) {
+              return fail("timestamp " + TimestampText(us) + " does not fit ClickHouse " +
+                          p.target.text);
+            }
+          } else if (us % static_cast<int64_t>(p.factor) != 0) {
+            return fail("timestamp " + TimestampText(us) +
+                        " has more sub-second digits than ClickHouse " + p.target.text + " holds");
+          } else {
+            ticks = us / static_cast<int64_t>(p.factor);
+          }
+          AppendLE(ticks, 8, out);
+          break;
+        }
+      }
+    }
+    out->append(suffix);
+  }
+  return Status::OK();
+}
+
+}  // namespace sluice

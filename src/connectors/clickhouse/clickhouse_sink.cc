@@ -1,0 +1,970 @@
+// ClickHouse sink: tables created from the schema (MergeTree or, for upsert,
+// ReplacingMergeTree), one RowBinary INSERT per part, and one of three
+// delivery paths chosen at Open:
+//
+//   token   the server deduplicates: each INSERT carries
+//           insert_deduplication_token = the part's idempotency key, and the
+//           table has non_replicated_deduplication_window (set by the sink) or
+//           is Replicated*. A re-sent part (retry after a lost response,
+//           redelivery after a crash) is dropped by the server, block by block.
+//   ledger  the part ledger protocol of ch_ledger.h (servers without the
+//           token, e.g. 18.16): a part re-applied after any failure ends up
+//           exactly once; see ch_ledger.h.
+//   none    plain INSERTs, at-least-once (a retried part may be doubled).
+//
+// See docs/connectors/clickhouse.md for the guarantees of each path.
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "connectors/clickhouse/ch_http.h"
+#include "connectors/clickhouse/ch_ledger.h"
+#include "connectors/clickhouse/ch_rowbinary.h"
+#include "connectors/clickhouse/clickhouse.h"
+#include "core/log.h"
+
+namespace sluice {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+enum class Mode { kAppend, kUpsert, kReplace };
+enum class Dedup { kAuto, kToken, kLedger, kNone };
+
+const char* DedupName(Dedup d) {
+  switch (d) {
+    case Dedup::kToken:
+      return "token";
+    case Dedup::kLedger:
+      return "ledger";
+    case Dedup::kNone:
+      return "none";
+    case Dedup::kAuto:
+      return "auto";
+  }
+  return "?";
+}
+
+struct SinkConfig {
+  ChEndpoint endpoint;
+  std::string display;  // the URI without password
+  std::string table;
+  Mode mode = Mode::kAppend;
+  std::vector<std::string> order_by;
+  std::string partition_by;  // a ClickHouse expression, used as given
+  std::string version;       // upsert: ReplacingMergeTree(version)
+  bool create = true;
+  Dedup dedup = Dedup::kAuto;
+  int64_t dedup_window = 10000;
+  std::string ledger = "_sluice_ledger";
+  int writers = 4;
+  bool gzip = true;
+  int gzip_level = 1;
+  ChMappingOptions mapping;
+  int64_t settle_ms = 5000;
+  int64_t mutation_timeout_ms = 600'000;
+};
+
+// What the server is and can do, detected once in Open.
+struct ServerInfo {
+  ChVersion version;
+  ChCapabilities caps;
+  bool has_token = false;           // setting insert_deduplication_token
+  bool has_nonrepl_window = false;  // MergeTree setting non_replicated_deduplication_window
+  bool database_exists = false;
+  std::string database_engine;  // Ordinary, Atomic, ...
+};
+
+// Everything a writer needs, fixed at Open and shared (immutable).
+struct WritePlan {
+  std::string where;  // "clickhouse sink URI table `db`.`t`", for messages
+  ChEndpoint endpoint;
+  Dedup dedup = Dedup::kLedger;
+  bool gzip = true;
+  int gzip_level = 1;
+  std::string insert_sql;
+  std::shared_ptr<const Schema> schema;
+  std::shared_ptr<const RowBinaryEncoder> encoder;
+  ChLedgerTarget ledger;  // ledger path only
+};
+
+std::string RandomHex(int bytes) {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  for (int i = 0; i < bytes; ++i) {
+    const auto b = static_cast<unsigned>(rng() & 0xFF);
+    out.push_back(kHex[b >> 4]);
+    out.push_back(kHex[b & 15]);
+  }
+  return out;
+}
+
+uint64_t RandomAttempt() {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  uint64_t v = 0;
+  while (v == 0) v = rng();
+  return v;
+}
+
+void SleepMs(int64_t ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
+
+int64_t JitterMs(int64_t max_ms) {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  return static_cast<int64_t>(rng() % static_cast<uint64_t>(max_ms + 1));
+}
+
+std::string AttemptList(const std::vector<uint64_t>& attempts) {
+  std::string s;
+  for (uint64_t a : attempts) s += (s.empty() ? "" : ", ") + std::to_string(a);
+  return s;
+}
+
+// ---------------------------------------------------------------------------
+
+class ClickhouseSinkWriter final : public SinkWriter {
+ public:
+  ClickhouseSinkWriter(std::shared_ptr<const WritePlan> plan, std::unique_ptr<ChClient> client)
+      : plan_(std::move(plan)),
+        client_(std::move(client)),
+        ledger_(client_.get(), &plan_->ledger) {}
+
+  Result<ApplyOutcome> ApplyPart(const PartInfo& part,
+                                 const std::vector<RecordBatch>& batches) override {
+    const std::string ctx = plan_->where + " part " + part.part_id;
+    if (part.part_id.empty()) return Status::InvalidArgument(plan_->where + ": empty part id");
+    int64_t rows = 0;
+    SLUICE_RETURN_NOT_OK(CheckBatchesMatch(*plan_->schema, batches, ctx));
+    for (const RecordBatch& b : batches) rows += b.num_rows();
+    // Nothing to write: no ledger entry is needed to skip an empty part again.
+    if (rows == 0) return ApplyOutcome::kApplied;
+    switch (plan_->dedup) {
+      case Dedup::kToken:
+        return ApplyToken(part, batches, rows, ctx);
+      case Dedup::kLedger:
+        return ApplyLedger(part, batches, rows, ctx);
+      default:
+        return ApplyPlain(part, batches, rows, ctx);
+    }
+  }
+
+ private:
+  // RowBinary (+ gzip) of the part; `attempt` != 0 appends the hidden columns.
+  Status Encode(const PartInfo& part, const std::vector<RecordBatch>& batches, uint64_t attempt,
+                const std::string& ctx) {
+    std::string suffix;
+    if (attempt != 0) {
+      AppendRowBinaryString(part.part_id, &suffix);
+      suffix.append(reinterpret_cast<const char*>(&attempt), sizeof(attempt));
+    }
+    raw_.clear();
+    int64_t first_row = 1;
+    for (const RecordBatch& b : batches) {
+      SLUICE_RETURN_NOT_OK_CTX(plan_->encoder->Append(b, first_row, suffix, &raw_), ctx);
+      first_row += b.num_rows();
+    }
+    if (!plan_->gzip) return Status::OK();
+    if (raw_.size() > 0xFFFFFFFFull)
+      return Status::InvalidArgument(ctx + ": part body larger than 4 GiB");
+    return GzipCompress(raw_, plan_->gzip_level, &zipped_);
+  }
+
+  Result<ChResponse> Insert(const PartInfo& part, int64_t rows, const std::string& token) {
+    ChRequest req;
+    req.sql = plan_->insert_sql;
+    req.data = plan_->gzip ? std::string_view(zipped_) : std::string_view(raw_);
+    req.gzip = plan_->gzip;
+    req.idempotent = false;  // what a lost answer means is decided by the caller
+    req.query_id = ledger_.QueryId(part.part_id);
+    // One block per partition, never split by rows: an insert into a table
+    // without PARTITION BY lands whole or not at all.
+    if (rows > 1'000'000)
+      req.settings.emplace_back("max_insert_block_size", std::to_string(rows + 1));
+    if (!token.empty()) req.settings.emplace_back("insert_deduplication_token", token);
+    return client_->Execute(
+        req, "inserting part " + part.part_id + " (" + std::to_string(rows) + " rows)");
+  }
+
+  // dedup=none: at-least-once.
+  Result<ApplyOutcome> ApplyPlain(const PartInfo& part, const std::vector<RecordBatch>& batches,
+                                  int64_t rows, const std::string& ctx) {
+    SLUICE_RETURN_NOT_OK(Encode(part, batches, 0, ctx));
+    SLUICE_RETURN_NOT_OK_CTX(Insert(part, rows, "").status(), "part " + part.part_id);
+    return ApplyOutcome::kApplied;
+  }
+
+  // dedup=token: the server drops a block whose token it has seen, so the
+  // part may simply be sent again until one answer arrives.
+  Result<ApplyOutcome> ApplyToken(const PartInfo& part, const std::vector<RecordBatch>& batches,
+                                  int64_t rows, const std::string& ctx) {
+    SLUICE_RETURN_NOT_OK(Encode(part, batches, 0, ctx));
+    int64_t backoff_ms = 200;
+    for (int attempt = 1;; ++attempt) {
+      Result<ChResponse> r = Insert(part, rows, part.part_id);
+      if (r.ok()) {
+        // 21.x+ reports written rows in X-ClickHouse-Summary: 0 of a
+        // non-empty part means every block was a duplicate.
+        const ChSummary s = ParseChSummary(r->summary);
+        return s.written_rows == 0 ? ApplyOutcome::kAlreadyApplied : ApplyOutcome::kApplied;
+      }
+      if (r.status().code() != StatusCode::kRetryable || attempt > plan_->endpoint.retries) {
+        return r.status().WithContext("part " + part.part_id);
+      }
+      SLUICE_LOG(kWarn) << ctx << ": " << r.status().message()
+                        << "; sending it again (same token) in " << backoff_ms << " ms";
+      SleepMs(backoff_ms);
+      backoff_ms *= 4;
+    }
+  }
+
+  // dedup=ledger: see ch_ledger.h. Each round re-reads the part's attempts
+  // and takes one step; it ends when a valid attempt exists.
+  Result<ApplyOutcome> ApplyLedger(const PartInfo& part, const std::vector<RecordBatch>& batches,
+                                   int64_t rows, const std::string& ctx) {
+    const int64_t settle_ms = plan_->ledger.settle_ms;
+    uint64_t mine = 0;
+    int failures = 0;
+    std::set<uint64_t> quiet_set;  // unfinished attempts of others, seen idle since quiet_since
+    Clock::time_point quiet_since{};
+    constexpr int kMaxRounds = 1000;  // every round sleeps or makes progress
+    for (int round = 0; round < kMaxRounds; ++round) {
+      SLUICE_ASSIGN_OR_RETURN(PartLedger ledger, ledger_.Read(part.part_id));
+      std::vector<uint64_t> valid, pending, own_dead;
+      for (const auto& [attempt, st] : ledger) {
+        if (st.valid()) valid.push_back(attempt);
+        if (st.pending()) (dead_.count(attempt) ? own_dead : pending).push_back(attempt);
+      }
+      if (!valid.empty()) {
+        // Applied. Leftovers of void attempts (a crashed try, a concurrent
+        // duplicate) go now.
+        SLUICE_RETURN_NOT_OK(ledger_.CleanInvalid(part, ledger, dead_));
+        const bool ours = mine != 0 && std::find(valid.begin(), valid.end(), mine) != valid.end();
+        return ours ? ApplyOutcome::kApplied : ApplyOutcome::kAlreadyApplied;
+      }
+      if (!own_dead.empty()) {
+        // Our own earlier tries whose INSERT failed: void at once.
+        for (uint64_t a : own_dead)
+          SLUICE_RETURN_NOT_OK(ledger_.Record(part, a, LedgerEvent::kFence, 0));
+        continue;
+      }
+      if (!pending.empty()) {
+        // Another writer's attempt (or one of a killed process): wait while
+        // its INSERT runs; once it has been idle for `settle`, it is dead.
+        SLUICE_ASSIGN_OR_RETURN(bool running, ledger_.InsertRunning(part.part_id));
+        const std::set<uint64_t> now_pending(pending.begin(), pending.end());
+        if (running || now_pending != quiet_set) {
+          quiet_set = running ? std::set<uint64_t>{} : now_pending;
+          quiet_since = Clock::now();
+          SleepMs(running ? 100 : std::min<int64_t>(settle_ms, 500));
+          continue;
+        }
+        const int64_t idle_ms =
+            std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - quiet_since)
+                .count();
+        if (idle_ms < settle_ms) {
+          SleepMs(std::min<int64_t>(settle_ms - idle_ms, 500));
+          continue;
+        }
+        SLUICE_LOG(kInfo) << ctx << ": attempt(s) " << AttemptList(pending)
+                          << " of an earlier or concurrent writer "
+                          << "stayed unfinished for " << settle_ms << " ms; voiding them";
+        for (uint64_t a : pending)
+          SLUICE_RETURN_NOT_OK(ledger_.Record(part, a, LedgerEvent::kFence, 0));
+        quiet_set.clear();
+        continue;
+      }
+      // No valid or running attempt: remove what void attempts left, then try.
+      SLUICE_RETURN_NOT_OK(ledger_.CleanInvalid(part, ledger, dead_));
+      do {
+        mine = RandomAttempt();
+      } while (ledger.count(mine) != 0);
+      SLUICE_RETURN_NOT_OK(Encode(part, batches, mine, ctx));
+      {
+        Status begin = ledger_.Record(part, mine, LedgerEvent::kBegin, rows);
+        if (!begin.ok()) {
+          dead_.insert(mine);  // it may have been recorded; it has no rows
+          return begin;
+        }
+      }
+      Result<ChResponse> ins = Insert(part, rows, "");
+      if (!ins.ok()) {
+        // The INSERT may still run on the server (the answer was lost): wait
+        // for it to end, then void the attempt; its rows, if any, are
+        // deleted before the next try.
+        dead_.insert(mine);
+        const Status st = ins.status().WithContext("part " + part.part_id);
+        Status settled = ledger_.WaitInsertGone(part.part_id);
+        if (settled.ok()) settled = ledger_.Record(part, mine, LedgerEvent::kFence, 0);
+        if (!settled.ok()) return st;  // the next call settles it
+        if (st.code() == StatusCode::kRetryable && ++failures <= plan_->endpoint.retries) {
+          const int64_t backoff_ms = 200LL << (2 * (failures - 1));
+          SLUICE_LOG(kWarn) << ctx << ": " << st.message() << "; trying again in " << backoff_ms
+                            << " ms";
+          SleepMs(backoff_ms);
+          continue;
+        }
+        if (st.code() != StatusCode::kRetryable) {
+          // A permanent error (bad value, wrong type): leave no rows behind
+          // (an insert into several partitions can land partly).
+          auto again = ledger_.Read(part.part_id);
+          if (again.ok()) (void)ledger_.CleanInvalid(part, *again, dead_);
+        }
+        return st;
+      }
+      {
+        Status done = ledger_.Record(part, mine, LedgerEvent::kDone, rows);
+        if (!done.ok()) {
+          dead_.insert(
+              mine);  // its rows are complete, but it is not valid: the next call redoes it
+          return done;
+        }
+      }
+      // Did another writer complete the same part meanwhile, or void ours?
+      SLUICE_ASSIGN_OR_RETURN(PartLedger after, ledger_.Read(part.part_id));
+      std::vector<uint64_t> valid_after;
+      for (const auto& [attempt, st] : after) {
+        if (st.valid()) valid_after.push_back(attempt);
+      }
+      if (valid_after.size() == 1 && valid_after[0] == mine) return ApplyOutcome::kApplied;
+      // Step back: ours is void and its rows go in the next round; another
+      // valid attempt, if any, stands.
+      SLUICE_LOG(kWarn) << ctx << ": the part was also applied by another writer (attempts "
+                        << AttemptList(valid_after) << "); voiding ours (" << mine << ")";
+      dead_.insert(mine);
+      SLUICE_RETURN_NOT_OK(ledger_.Record(part, mine, LedgerEvent::kFence, 0));
+      SleepMs(JitterMs(300));
+    }
+    return Status::Retryable(ctx + ": no settled outcome after " + std::to_string(kMaxRounds) +
+                             " rounds (other writers keep applying this part)");
+  }
+
+  std::shared_ptr<const WritePlan> plan_;
+  std::unique_ptr<ChClient> client_;
+  ChLedger ledger_;
+  // Attempts of this writer whose INSERT failed or ended unrecorded: void,
+  // and known to add no more rows.
+  std::set<uint64_t> dead_;
+  std::string raw_, zipped_;
+};
+
+// ---------------------------------------------------------------------------
+
+class ClickhouseSink final : public Sink {
+ public:
+  explicit ClickhouseSink(SinkConfig cfg) : cfg_(std::move(cfg)) {
+    qtable_ = ChQuoteIdent(cfg_.endpoint.database) + "." + ChQuoteIdent(cfg_.table);
+    stage_ = cfg_.table + "__sluice_stage";
+    qstage_ = ChQuoteIdent(cfg_.endpoint.database) + "." + ChQuoteIdent(stage_);
+    qold_ = ChQuoteIdent(cfg_.endpoint.database) + "." + ChQuoteIdent(cfg_.table + "__sluice_old");
+    qledger_ = ChQuoteIdent(cfg_.endpoint.database) + "." + ChQuoteIdent(cfg_.ledger);
+    where_ = "clickhouse sink " + cfg_.display + " table " + qtable_;
+  }
+
+  Status Open(std::shared_ptr<const Schema> schema) override {
+    SLUICE_RETURN_NOT_OK(schema->Validate());
+    if (schema->num_fields() == 0)
+      return Status::InvalidArgument(where_ + ": schema has no columns");
+    for (const Field& f : schema->fields()) {
+      if (f.name == kPartColumn || f.name == kAttemptColumn) {
+        return Status::InvalidArgument(where_ + ": the source has a column named \"" + f.name +
+                                       "\", which the sink reserves for its part ledger");
+      }
+    }
+    SLUICE_ASSIGN_OR_RETURN(admin_, ChClient::Make(cfg_.endpoint));
+    SLUICE_ASSIGN_OR_RETURN(server_, Probe());
+    if (!server_.database_exists) {
+      return Status::NotFound(where_ + ": database " + ChQuoteIdent(cfg_.endpoint.database) +
+                              " does not exist on " + cfg_.endpoint.Address());
+    }
+    dedup_ = cfg_.dedup;
+    if (dedup_ == Dedup::kAuto) {
+      dedup_ = server_.has_token && server_.has_nonrepl_window ? Dedup::kToken : Dedup::kLedger;
+    }
+    if (dedup_ == Dedup::kToken && !(server_.has_token && server_.has_nonrepl_window)) {
+      return Status::Unsupported(where_ +
+                                 ": dedup=token needs insert_deduplication_token and "
+                                 "non_replicated_deduplication_window, which ClickHouse " +
+                                 server_.version.text + " does not have (use dedup=ledger)");
+    }
+
+    // Keys: ORDER BY of created tables; upsert's ReplacingMergeTree key.
+    key_ = cfg_.order_by;
+    if (key_.empty()) {
+      for (int i : schema->PrimaryKeyIndices()) key_.push_back(schema->field(i).name);
+    }
+    for (const std::string& k : key_) {
+      if (!schema->FieldIndex(k)) {
+        return Status::InvalidArgument(where_ + ": order_by column \"" + k +
+                                       "\" is not in the schema");
+      }
+    }
+    if (cfg_.mode == Mode::kUpsert && key_.empty()) {
+      return Status::InvalidArgument(
+          where_ +
+          ": mode=upsert needs key columns: give order_by=a,b, or a source "
+          "with a primary key");
+    }
+    if (!cfg_.version.empty() && !schema->FieldIndex(cfg_.version)) {
+      return Status::InvalidArgument(where_ + ": version column \"" + cfg_.version +
+                                     "\" is not in the schema");
+    }
+
+    auto plan = std::make_shared<WritePlan>();
+    plan->endpoint = cfg_.endpoint;
+    plan->dedup = dedup_;
+    plan->gzip = cfg_.gzip;
+    plan->gzip_level = cfg_.gzip_level;
+    plan->schema = schema;
+    std::string dest = qtable_;
+    std::string dest_name = cfg_.table;
+    if (dedup_ == Dedup::kLedger) {
+      SLUICE_RETURN_NOT_OK(CreateLedger());
+    }
+    SLUICE_ASSIGN_OR_RETURN(bool exists, TableExists(cfg_.table));
+    std::vector<ChType> targets;
+    if (cfg_.mode == Mode::kReplace) {
+      if (!exists && !cfg_.create)
+        return Status::NotFound(where_ + ": table does not exist (create=false)");
+      // A replace starts over: a stage left by a killed run is dropped; the
+      // target is untouched until Commit.
+      SLUICE_RETURN_NOT_OK(
+          Exec("DROP TABLE IF EXISTS " + qstage_, "dropping an old staging table"));
+      SLUICE_ASSIGN_OR_RETURN(targets, CreateTable(stage_, *schema, /*if_not_exists=*/false));
+      dest = qstage_;
+      dest_name = stage_;
+    } else if (!exists) {
+      if (!cfg_.create) return Status::NotFound(where_ + ": table does not exist (create=false)");
+      SLUICE_ASSIGN_OR_RETURN(targets, CreateTable(cfg_.table, *schema, /*if_not_exists=*/true));
+      // Another importer may have created it first, with other types.
+      SLUICE_ASSIGN_OR_RETURN(targets, MatchColumns(*schema));
+    } else {
+      SLUICE_ASSIGN_OR_RETURN(targets, MatchColumns(*schema));
+      if (dedup_ == Dedup::kToken) SLUICE_RETURN_NOT_OK(EnsureDedupWindow());
+    }
+    std::vector<ChColumnPlan> plans;
+    std::string cols;
+    for (int i = 0; i < schema->num_fields(); ++i) {
+      auto p = PlanChColumn(schema->field(i), targets[static_cast<size_t>(i)], server_.caps);
+      if (!p.ok()) return p.status().WithContext(where_);
+      plans.push_back(std::move(*p));
+      cols += (i ? ", " : "") + ChQuoteIdent(schema->field(i).name);
+    }
+    if (dedup_ == Dedup::kLedger) {
+      cols += std::string(", ") + ChQuoteIdent(kPartColumn) + ", " + ChQuoteIdent(kAttemptColumn);
+    }
+    plan->encoder = std::make_shared<const RowBinaryEncoder>(std::move(plans));
+    plan->insert_sql = "INSERT INTO " + dest + " (" + cols + ") FORMAT RowBinary";
+    plan->where = where_;
+    plan->ledger.database = cfg_.endpoint.database;
+    plan->ledger.table = dest_name;
+    plan->ledger.qtable = dest;
+    plan->ledger.qledger = qledger_;
+    // The ledger knows the table by the name in its `_sluice_part` comment
+    // (a new stage, a re-created table: a new name; see LedgerTarget).
+    if (dedup_ == Dedup::kLedger) {
+      SLUICE_ASSIGN_OR_RETURN(plan->ledger.target, LedgerTarget(dest_name));
+    } else {
+      plan->ledger.target =
+          cfg_.endpoint.database + "." + dest_name;  // names INSERT query_ids only
+    }
+    plan->ledger.settle_ms = cfg_.settle_ms;
+    plan->ledger.mutation_timeout_ms = cfg_.mutation_timeout_ms;
+    plan->ledger.insert_wait_ms = std::max<int64_t>(cfg_.endpoint.request_timeout_ms, 60'000);
+    plan_ = std::move(plan);
+    committed_ = false;
+
+    SLUICE_LOG(kInfo) << where_ << ": ClickHouse " << server_.version.text
+                      << "; dedup=" << DedupName(dedup_) << ": exactly-once via "
+                      << (dedup_ == Dedup::kToken ? "insert_deduplication_token"
+                          : dedup_ == Dedup::kLedger
+                              ? "the part ledger " + qledger_
+                              : std::string("nothing (dedup=none: at-least-once)"))
+                      << "; types: timestamp -> " << TargetName(TypeId::kTimestamp) << ", date -> "
+                      << TargetName(TypeId::kDate) << ", bool -> " << TargetName(TypeId::kBool);
+    return Status::OK();
+  }
+
+  Result<std::unique_ptr<SinkWriter>> NewWriter() override {
+    if (!plan_) return Status::Internal(where_ + ": NewWriter before Open");
+    SLUICE_ASSIGN_OR_RETURN(auto client, ChClient::Make(plan_->endpoint));
+    return std::unique_ptr<SinkWriter>(new ClickhouseSinkWriter(plan_, std::move(client)));
+  }
+
+  int MaxWriters() const override { return cfg_.writers; }
+
+  Status Commit() override {
+    if (!plan_) return Status::Internal(where_ + ": Commit before Open");
+    if (committed_) return Status::OK();
+    if (dedup_ == Dedup::kLedger) SLUICE_RETURN_NOT_OK(Sweep());
+    if (cfg_.mode == Mode::kReplace) SLUICE_RETURN_NOT_OK(SwapInStage());
+    committed_ = true;
+    return Status::OK();
+  }
+
+  Status Close() override {
+    admin_.reset();
+    return Status::OK();
+  }
+
+ private:
+  Status Exec(const std::string& sql, const std::string& what) {
+    return admin_->Exec(sql, where_ + ": " + what);
+  }
+
+  Result<ServerInfo> Probe() {
+    const std::string db = ChQuoteString(cfg_.endpoint.database);
+    auto family = [](const char* name) {
+      return std::string("(SELECT count() FROM system.data_type_families WHERE name = '") + name +
+             "')";
+    };
+    SLUICE_ASSIGN_OR_RETURN(
+        auto rows,
+        admin_->QueryRows(
+            "SELECT version(), " + family("DateTime64") + ", " + family("Date32") + ", " +
+                family("Bool") +
+                ", (SELECT count() FROM system.settings WHERE name = 'insert_deduplication_token')"
+                ", (SELECT count() FROM system.merge_tree_settings WHERE name = "
+                "'non_replicated_deduplication_window')"
+                ", (SELECT count() FROM system.databases WHERE name = " +
+                db + "), (SELECT any(engine) FROM system.databases WHERE name = " + db + ")",
+            8, "detecting the server's version and features", /*use_database=*/false));
+    if (rows.size() != 1)
+      return Status::InvalidData(where_ + ": unexpected answer to the feature probe");
+    const TsvRow& r = rows[0];
+    ServerInfo s;
+    SLUICE_ASSIGN_OR_RETURN(s.version, ParseChVersion(r[0].value_or("")));
+    auto flag = [&](int i) { return r[static_cast<size_t>(i)].value_or("0") != "0"; };
+    s.caps.datetime64 = flag(1);
+    s.caps.date32 = flag(2);
+    s.caps.bool_type = flag(3);
+    s.caps.wide_date = s.version.major >= 20;
+    s.caps.extended_range = s.version.AtLeast(22, 8);
+    s.has_token = flag(4);
+    s.has_nonrepl_window = flag(5);
+    s.database_exists = flag(6);
+    s.database_engine = r[7].value_or("");
+    return s;
+  }
+
+  std::string TargetName(TypeId id) const {
+    Field f{"x", DataType{id}, false};
+    auto t = ChTypeForField(f, false, server_.caps, cfg_.mapping);
+    return t.ok() ? t->text : "(" + t.status().message() + ")";
+  }
+
+  Result<bool> TableExists(const std::string& name) {
+    SLUICE_ASSIGN_OR_RETURN(
+        auto rows, admin_->QueryRows("SELECT count() FROM system.tables WHERE database = " +
+                                         ChQuoteString(cfg_.endpoint.database) +
+                                         " AND name = " + ChQuoteString(name),
+                                     1, where_ + ": looking up the table"));
+    return !rows.empty() && rows[0][0].value_or("0") != "0";
+  }
+
+  Status CreateLedger() {
+    Status st = Exec(LedgerCreateSql(qledger_), "creating the ledger table " + qledger_);
+    if (st.ok()) return st;
+    // Two importers creating it at once: 18.x may report "already exists".
+    auto exists = TableExists(cfg_.ledger);
+    return exists.ok() && *exists ? Status::OK() : st;
+  }
+
+  // The ledger knows a table by a name made when its hidden columns were
+  // made, "<db>.<table>#<random>", kept in the comment of `_sluice_part`: a
+  // table dropped and created again is a new table to the ledger, and a
+  // replace's stage keeps its entries when it is renamed into place.
+  std::string NewLedgerTarget(const std::string& name) const {
+    return cfg_.endpoint.database + "." + name + "#" + RandomHex(8);
+  }
+
+  Result<std::string> ReadLedgerTarget(const std::string& name) {
+    SLUICE_ASSIGN_OR_RETURN(
+        auto rows, admin_->QueryRows("SELECT comment FROM system.columns WHERE database = " +
+                                         ChQuoteString(cfg_.endpoint.database) +
+                                         " AND table = " + ChQuoteString(name) +
+                                         " AND name = " + ChQuoteString(kPartColumn),
+                                     1, where_ + ": reading the ledger name of the table"));
+    if (rows.empty())
+      return Status::NotFound(where_ + ": table " + name + " has no " + kPartColumn + " column");
+    const std::string comment = rows[0][0].value_or("");
+    const std::string prefix = kLedgerTargetPrefix;
+    if (comment.rfind(prefix, 0) != 0) return std::string();
+    std::string target = comment.substr(prefix.size());
+    // A copy of the table (CREATE TABLE .. AS) or a renamed one carries a
+    // name that is not its own: it gets a new one.
+    const std::string own = cfg_.endpoint.database + "." + name + "#";
+    const std::string stage = cfg_.endpoint.database + "." + cfg_.table + "__sluice_stage#";
+    if (target.rfind(own, 0) != 0 && !(name == cfg_.table && target.rfind(stage, 0) == 0))
+      return std::string();
+    return target;
+  }
+
+  Result<std::string> LedgerTarget(const std::string& name) {
+    SLUICE_ASSIGN_OR_RETURN(std::string target, ReadLedgerTarget(name));
+    if (!target.empty()) return target;
+    // 18.x drops a COMMENT given in ADD COLUMN: set it on its own.
+    SLUICE_RETURN_NOT_OK(Exec("ALTER TABLE " + ChQuoteIdent(cfg_.endpoint.database) + "." +
+                                  ChQuoteIdent(name) + " COMMENT COLUMN " +
+                                  ChQuoteIdent(kPartColumn) + " " +
+                                  ChQuoteString(kLedgerTargetPrefix + NewLedgerTarget(name)),
+                              "naming the table in the ledger"));
+    SLUICE_ASSIGN_OR_RETURN(target, ReadLedgerTarget(name));
+    if (target.empty())
+      return Status::Internal(where_ + ": the ledger name of the table did not stick");
+    return target;
+  }
+
+  // CREATE TABLE for the schema; returns the column types it used.
+  Result<std::vector<ChType>> CreateTable(const std::string& name, const Schema& schema,
+                                          bool if_not_exists) {
+    const std::string qname = ChQuoteIdent(cfg_.endpoint.database) + "." + ChQuoteIdent(name);
+    std::vector<ChType> types;
+    std::string sql =
+        std::string("CREATE TABLE ") + (if_not_exists ? "IF NOT EXISTS " : "") + qname + " (";
+    for (int i = 0; i < schema.num_fields(); ++i) {
+      const Field& f = schema.field(i);
+      // Key columns are never Nullable (18.x cannot sort by one).
+      const bool is_key = std::find(key_.begin(), key_.end(), f.name) != key_.end();
+      auto t = ChTypeForField(f, !is_key, server_.caps, cfg_.mapping);
+      if (!t.ok()) return t.status().WithContext(where_);
+      sql += (i ? ", " : "") + ChQuoteIdent(f.name) + " " + t->text;
+      types.push_back(std::move(*t));
+    }
+    if (dedup_ == Dedup::kLedger) {
+      sql += std::string(", ") + ChQuoteIdent(kPartColumn) + " String COMMENT " +
+             ChQuoteString(kLedgerTargetPrefix + NewLedgerTarget(name)) + ", " +
+             ChQuoteIdent(kAttemptColumn) + " UInt64";
+    }
+    sql += ") ENGINE = ";
+    if (cfg_.mode == Mode::kUpsert) {
+      sql += "ReplacingMergeTree(" +
+             (cfg_.version.empty() ? std::string() : ChQuoteIdent(cfg_.version)) + ")";
+    } else {
+      sql += "MergeTree";
+    }
+    if (!cfg_.partition_by.empty()) sql += " PARTITION BY " + cfg_.partition_by;
+    sql += " ORDER BY ";
+    if (key_.empty()) {
+      sql += "tuple()";
+    } else {
+      sql += "(";
+      for (size_t i = 0; i < key_.size(); ++i) sql += (i ? ", " : "") + ChQuoteIdent(key_[i]);
+      sql += ")";
+    }
+    if (dedup_ == Dedup::kToken && server_.has_nonrepl_window) {
+      sql += " SETTINGS non_replicated_deduplication_window = " + std::to_string(cfg_.dedup_window);
+    }
+    Status st = Exec(sql, "creating the table");
+    if (!st.ok() && if_not_exists) {
+      auto exists = TableExists(name);
+      if (exists.ok() && *exists) return types;  // created concurrently by another importer
+    }
+    SLUICE_RETURN_NOT_OK(st);
+    return types;
+  }
+
+  // The existing table's columns for `schema`, adding those the source has
+  // and the table lacks (schema drift) and the ledger's hidden columns.
+  Result<std::vector<ChType>> MatchColumns(const Schema& schema) {
+    SLUICE_ASSIGN_OR_RETURN(
+        auto rows, admin_->QueryRows("SELECT name, type FROM system.columns WHERE database = " +
+                                         ChQuoteString(cfg_.endpoint.database) +
+                                         " AND table = " + ChQuoteString(cfg_.table),
+                                     2, where_ + ": reading the table's columns"));
+    std::map<std::string, std::string> have;
+    for (const TsvRow& r : rows) have[r[0].value_or("")] = r[1].value_or("");
+    if (have.empty())
+      return Status::NotFound(where_ + ": the table has no columns (was it dropped?)");
+    std::vector<ChType> types;
+    for (const Field& f : schema.fields()) {
+      auto it = have.find(f.name);
+      if (it == have.end()) {
+        // A new source column: Nullable, since existing rows have no value.
+        auto t = ChTypeForField(f, true, server_.caps, cfg_.mapping);
+        if (!t.ok()) return t.status().WithContext(where_);
+        t->nullable = true;
+        t->text = ChTypeName(*t);
+        SLUICE_RETURN_NOT_OK(AddColumn(f.name, t->text));
+        types.push_back(std::move(*t));
+        continue;
+      }
+      auto t = ParseChType(it->second);
+      if (!t.ok()) {
+        return t.status().WithContext(where_ + ": column \"" + f.name +
+                                      "\" has an unreadable type");
+      }
+      types.push_back(std::move(*t));
+    }
+    if (dedup_ == Dedup::kLedger) {
+      for (const auto& [name, type] :
+           {std::pair<std::string, std::string>{kPartColumn, "String"},
+            std::pair<std::string, std::string>{kAttemptColumn, "UInt64"}}) {
+        auto it = have.find(name);
+        if (it == have.end()) {
+          SLUICE_RETURN_NOT_OK(AddColumn(name, type));
+        } else if (it->second != type) {
+          return Status::InvalidArgument(where_ + ": column \"" + name + "\" is " + it->second +
+                                         ", the ledger needs " + type);
+        }
+      }
+    }
+    return types;
+  }
+
+  Status AddColumn(const std::string& name, const std::string& type) {
+    SLUICE_LOG(kInfo) << where_ << ": adding column " << ChQuoteIdent(name) << " " << type;
+    // 18.x has no ADD COLUMN IF NOT EXISTS; another importer adding the same
+    // column at the same moment makes this fail with "already exists".
+    Status st = Exec("ALTER TABLE " + qtable_ + " ADD COLUMN " + ChQuoteIdent(name) + " " + type,
+                     "adding column \"" + name + "\"");
+    if (!st.ok() && st.message().find("already exists") != std::string::npos) return Status::OK();
+    return st;
+  }
+
+  // dedup=token into an existing table: the server deduplicates a
+  // non-replicated MergeTree only with a window set on the table.
+  Status EnsureDedupWindow() {
+    SLUICE_ASSIGN_OR_RETURN(
+        auto rows,
+        admin_->QueryRows("SELECT engine, engine_full FROM system.tables WHERE database = " +
+                              ChQuoteString(cfg_.endpoint.database) +
+                              " AND name = " + ChQuoteString(cfg_.table),
+                          2, where_ + ": reading the table engine"));
+    if (rows.empty()) return Status::NotFound(where_ + ": the table disappeared");
+    const std::string engine = rows[0][0].value_or("");
+    const std::string full = rows[0][1].value_or("");
+    if (engine.rfind("Replicated", 0) == 0)
+      return Status::OK();  // replicated: deduplicated by default
+    if (engine.find("MergeTree") == std::string::npos) {
+      return Status::Unsupported(where_ +
+                                 ": dedup=token needs a MergeTree-family table, this one is " +
+                                 engine + " (use dedup=ledger or dedup=none)");
+    }
+    if (full.find("non_replicated_deduplication_window") != std::string::npos) return Status::OK();
+    return Exec("ALTER TABLE " + qtable_ +
+                    " MODIFY SETTING non_replicated_deduplication_window = " +
+                    std::to_string(cfg_.dedup_window),
+                "enabling insert deduplication on the table");
+  }
+
+  // Cleans up after writers that died: attempts left unfinished for an hour
+  // are voided, and the rows of void attempts are deleted. Writers do the
+  // same for each part they apply; this catches parts that were never
+  // re-applied (the run that owned them was not repeated).
+  Status Sweep() {
+    ChLedger ledger(admin_.get(), &plan_->ledger);
+    SLUICE_ASSIGN_OR_RETURN(auto parts, ledger.ReadAll());
+    for (auto& [part_id, attempts] : parts) {
+      PartInfo part;
+      part.part_id = part_id;
+      bool dirty = false;
+      for (auto& [attempt, st] : attempts) {
+        if (st.pending() && st.age_seconds > kAttemptMaxAgeSeconds) {
+          SLUICE_ASSIGN_OR_RETURN(bool running, ledger.InsertRunning(part_id));
+          if (running) continue;
+          SLUICE_RETURN_NOT_OK(ledger.Record(part, attempt, LedgerEvent::kFence, 0));
+          st.fenced = true;
+        }
+        // Only what can be settled for good: void attempts that cannot add
+        // rows any more. Younger ones are settled when their part is
+        // delivered again (or by a sweep an hour later).
+        dirty = dirty || (st.invalid() && (st.done || st.age_seconds > kAttemptMaxAgeSeconds));
+      }
+      if (dirty) SLUICE_RETURN_NOT_OK(ledger.CleanInvalid(part, attempts, {}));
+    }
+    return Status::OK();
+  }
+
+  Status SwapInStage() {
+    SLUICE_ASSIGN_OR_RETURN(bool exists, TableExists(cfg_.table));
+    // The replaced table's ledger entries (if it had any) become garbage.
+    std::string old_target;
+    if (exists && dedup_ == Dedup::kLedger) {
+      auto t = ReadLedgerTarget(cfg_.table);
+      if (t.ok()) old_target = *t;
+    }
+    if (!exists) {
+      SLUICE_RETURN_NOT_OK(
+          Exec("RENAME TABLE " + qstage_ + " TO " + qtable_, "renaming the staging table"));
+    } else if (server_.database_engine == "Atomic") {
+      // One atomic step on Atomic databases (20.x+).
+      SLUICE_RETURN_NOT_OK(
+          Exec("EXCHANGE TABLES " + qstage_ + " AND " + qtable_, "swapping in the loaded table"));
+      SLUICE_RETURN_NOT_OK(Exec("DROP TABLE " + qstage_, "dropping the replaced table"));
+    } else {
+      // Ordinary databases (18.16): both renames in one statement, run back
+      // to back by the server (a reader may find no table in between).
+      SLUICE_RETURN_NOT_OK(
+          Exec("DROP TABLE IF EXISTS " + qold_, "dropping a leftover replaced table"));
+      SLUICE_RETURN_NOT_OK(
+          Exec("RENAME TABLE " + qtable_ + " TO " + qold_ + ", " + qstage_ + " TO " + qtable_,
+               "swapping in the loaded table"));
+      SLUICE_RETURN_NOT_OK(Exec("DROP TABLE " + qold_, "dropping the replaced table"));
+    }
+    // The new table took its ledger name along (the comment of its
+    // `_sluice_part`): nothing to move. Forgetting the old one's entries is
+    // only tidying up (a mutation, not waited for).
+    if (!old_target.empty()) {
+      Status st =
+          Exec("ALTER TABLE " + qledger_ + " DELETE WHERE target = " + ChQuoteString(old_target),
+               "forgetting the replaced table's parts");
+      if (!st.ok()) SLUICE_LOG(kWarn) << st.message();
+    }
+    return Status::OK();
+  }
+
+  SinkConfig cfg_;
+  std::string qtable_, stage_, qstage_, qold_, qledger_, where_;
+  std::unique_ptr<ChClient> admin_;
+  ServerInfo server_;
+  Dedup dedup_ = Dedup::kLedger;
+  std::vector<std::string> key_;
+  std::shared_ptr<const WritePlan> plan_;
+  bool committed_ = false;
+};
+
+}  // namespace
+
+const OptionSpecs& ClickhouseSinkOptionSpecs() {
+  static const OptionSpecs specs = {
+      {"table", OptionType::kString, "", "target table (in the URI's database)", {}, true},
+      {"mode",
+       OptionType::kEnum,
+       "append",
+       "append: add rows (MergeTree); upsert: ReplacingMergeTree(version) keyed by order_by (read "
+       "with "
+       "FINAL); replace: load a staging table and swap it in at commit",
+       {"append", "upsert", "replace"}},
+      {"order_by", OptionType::kString, "",
+       "ORDER BY columns a,b of created tables (default: the source's primary key, else tuple())"},
+      {"partition_by", OptionType::kString, "",
+       "PARTITION BY expression of created tables, e.g. toYYYYMM(d)"},
+      {"version", OptionType::kString, "",
+       "upsert: the ReplacingMergeTree version column (the highest wins)"},
+      {"create", OptionType::kBool, "true", "create the table when it does not exist"},
+      {"dedup",
+       OptionType::kEnum,
+       "auto",
+       "how re-sent parts are kept out: token (insert_deduplication_token, 22.x+), ledger (hidden "
+       "part "
+       "columns + the ledger table, any version), none (at-least-once); auto picks token when the "
+       "server "
+       "has it, else ledger",
+       {"auto", "token", "ledger", "none"}},
+      {"dedup_window", OptionType::kInt, "10000",
+       "dedup=token: non_replicated_deduplication_window (blocks remembered) of tables the sink "
+       "creates"},
+      {"ledger", OptionType::kString, "_sluice_ledger",
+       "dedup=ledger: the ledger table (in the URI's database)"},
+      {"writers", OptionType::kInt, "4", "parallel HTTP connections applying parts"},
+      {"compression", OptionType::kEnum, "gzip", "request body compression", {"gzip", "none"}},
+      {"timestamps",
+       OptionType::kEnum,
+       "auto",
+       "timestamp columns of created tables: datetime64 (DateTime64(6, 'UTC'), 20.1+), datetime "
+       "(DateTime "
+       "'UTC', whole seconds only), micros (Int64 µs since the epoch), string; auto = datetime64 "
+       "where "
+       "supported, else micros",
+       {"auto", "datetime64", "datetime", "micros", "string"}},
+      {"dates",
+       OptionType::kEnum,
+       "auto",
+       "date columns of created tables: date32 (21.9+), date (Date: 1970..2105 on 18.x), days "
+       "(Int32 days "
+       "since 1970-01-01), string; auto = date32 where supported, else days",
+       {"auto", "date32", "date", "days", "string"}},
+      {"settle", OptionType::kDuration, "5s",
+       "dedup=ledger: how long another writer's unfinished attempt must stay idle (no INSERT "
+       "running) "
+       "before it counts as dead and is undone"},
+      {"mutation_timeout", OptionType::kDuration, "10m",
+       "dedup=ledger: wait for ALTER .. DELETE mutations"},
+      {"timeout", OptionType::kDuration, "5m", "per HTTP request"},
+      {"connect_timeout", OptionType::kDuration, "10s", "per connection attempt"},
+      {"retries", OptionType::kInt, "3",
+       "extra attempts after a transient failure (backoff 0.2 s, x4)"},
+  };
+  return specs;
+}
+
+Result<std::unique_ptr<Sink>> MakeClickhouseSink(const Uri& uri, const Options& options) {
+  SinkConfig cfg;
+  SLUICE_ASSIGN_OR_RETURN(cfg.endpoint, ChEndpoint::FromUri(uri));
+  cfg.display = uri.Redacted();
+  cfg.table = options.GetString("table");
+  if (cfg.table.empty())
+    return Status::InvalidArgument("clickhouse sink: table= is required (" + cfg.display + ")");
+  const std::string mode = options.GetString("mode");
+  cfg.mode = mode == "upsert" ? Mode::kUpsert : mode == "replace" ? Mode::kReplace : Mode::kAppend;
+  cfg.order_by = SplitCommaList(options.GetString("order_by"));
+  cfg.partition_by = options.GetString("partition_by");
+  cfg.version = options.GetString("version");
+  if (!cfg.version.empty() && cfg.mode != Mode::kUpsert) {
+    return Status::InvalidArgument("clickhouse sink: version= needs mode=upsert (" + cfg.display +
+                                   ")");
+  }
+  cfg.create = options.GetBool("create");
+  const std::string dedup = options.GetString("dedup");
+  cfg.dedup = dedup == "token"    ? Dedup::kToken
+              : dedup == "ledger" ? Dedup::kLedger
+              : dedup == "none"   ? Dedup::kNone
+                                  : Dedup::kAuto;
+  cfg.dedup_window = options.GetInt("dedup_window");
+  if (cfg.dedup_window < 1)
+    return Status::InvalidArgument("clickhouse sink: dedup_window must be >= 1");
+  cfg.ledger = options.GetString("ledger");
+  if (cfg.ledger.empty())
+    return Status::InvalidArgument("clickhouse sink: ledger= must not be empty");
+  if (cfg.ledger == cfg.table) {
+    return Status::InvalidArgument("clickhouse sink: the target table cannot be the ledger table");
+  }
+  const int64_t writers = options.GetInt("writers");
+  if (writers < 1 || writers > 256)
+    return Status::InvalidArgument("clickhouse sink: writers must be 1..256");
+  cfg.writers = static_cast<int>(writers);
+  cfg.gzip = options.GetString("compression") == "gzip";
+  const std::string ts = options.GetString("timestamps");
+  cfg.mapping.timestamps = ts == "datetime64" ? ChTimestampMode::kDateTime64
+                           : ts == "datetime" ? ChTimestampMode::kDateTime
+                           : ts == "micros"   ? ChTimestampMode::kMicros
+                           : ts == "string"   ? ChTimestampMode::kString
+                                              : ChTimestampMode::kAuto;
+  const std::string dates = options.GetString("dates");
+  cfg.mapping.dates = dates == "date32"   ? ChDateMode::kDate32
+                      : dates == "date"   ? ChDateMode::kDate
+                      : dates == "days"   ? ChDateMode::kDays
+                      : dates == "string" ? ChDateMode::kString
+                                          : ChDateMode::kAuto;
+  cfg.settle_ms = options.GetDurationMs("settle");
+  cfg.mutation_timeout_ms = options.GetDurationMs("mutation_timeout");
+  cfg.endpoint.request_timeout_ms = options.GetDurationMs("timeout");
+  cfg.endpoint.connect_timeout_ms = options.GetDurationMs("connect_timeout");
+  const int64_t retries = options.GetInt("retries");
+  if (retries < 0 || retries > 20)
+    return Status::InvalidArgument("clickhouse sink: retries must be 0..20");
+  cfg.endpoint.retries = static_cast<int>(retries);
+  return std::unique_ptr<Sink>(new ClickhouseSink(std::move(cfg)));
+}
+
+void RegisterClickhouse(Registry* registry) {
+  registry->Add(ConnectorInfo{
+      "clickhouse",
+      "ClickHouse (HTTP): clickhouse://user:pass@host:8123/db?table=t (sink)",
+      {},
+      ClickhouseSinkOptionSpecs(),
+      nullptr,
+      MakeClickhouseSink,
+      nullptr,
+      nullptr,
+  });
+}
+
+}  // namespace sluice
