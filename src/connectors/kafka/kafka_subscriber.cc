@@ -492,15 +492,32 @@ class KafkaSubscriber final : public PartSubscriber {
     const std::string format = json() ? "json" : "part";
     const std::string_view body = part.bytes ? part.bytes->view() : std::string_view();
     const uintptr_t id = ++dlq_sent_;
-    rd_kafka_resp_err_t err = rd_kafka_producev(
-        dlq_.get(), RD_KAFKA_V_TOPIC(options_.dead_letter_topic.c_str()),
-        RD_KAFKA_V_VALUE(const_cast<char*>(body.data()), body.size()),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_HEADER("sluice-origin", origin.data(), static_cast<ssize_t>(origin.size())),
-        RD_KAFKA_V_HEADER("sluice-format", format.data(), static_cast<ssize_t>(format.size())),
-        RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(id)), RD_KAFKA_V_END);
+    // rd_kafka_produceva, not the RD_KAFKA_V_* macros (GNU statement expressions).
+    rd_kafka_vu_t vus[6] = {};
+    vus[0].vtype = RD_KAFKA_VTYPE_TOPIC;
+    vus[0].u.cstr = options_.dead_letter_topic.c_str();
+    vus[1].vtype = RD_KAFKA_VTYPE_VALUE;
+    vus[1].u.mem.ptr = const_cast<char*>(body.data());
+    vus[1].u.mem.size = body.size();
+    vus[2].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
+    vus[2].u.i = RD_KAFKA_MSG_F_COPY;
+    vus[3].vtype = RD_KAFKA_VTYPE_HEADER;
+    vus[3].u.header.name = "sluice-origin";
+    vus[3].u.header.val = origin.data();
+    vus[3].u.header.size = static_cast<ssize_t>(origin.size());
+    vus[4].vtype = RD_KAFKA_VTYPE_HEADER;
+    vus[4].u.header.name = "sluice-format";
+    vus[4].u.header.val = format.data();
+    vus[4].u.header.size = static_cast<ssize_t>(format.size());
+    vus[5].vtype = RD_KAFKA_VTYPE_OPAQUE;
+    vus[5].u.ptr = reinterpret_cast<void*>(id);
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (rd_kafka_error_t* e = rd_kafka_produceva(dlq_.get(), vus, 6)) {
+      err = rd_kafka_error_code(e);
+      rd_kafka_error_destroy(e);
+    }
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      // Waits for the delivery report (served by flush), which sets `delivered`.
+      // Waits for the delivery report (served by flush), recorded in dlq_reports_.
       err = rd_kafka_flush(dlq_.get(), static_cast<int>(std::min<int64_t>(
                                            options_.admin_timeout_ms * 4 + 5000, INT32_MAX)));
       auto report = dlq_reports_.find(id);
