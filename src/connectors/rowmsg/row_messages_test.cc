@@ -131,6 +131,9 @@ TEST(RowMessagesTest, ErrorsNameTheMessageAndColumn) {
            {R"({"id": "x"})", "column 'id'"},
            {R"({"id": 1, "at": 1e300})", "not a timestamp"},
            {R"({"id": 1, "at": 99999999999999999})", "not a timestamp"},
+           // 15 digits of seconds: would overflow int64 microseconds (found by rowmsg_fuzz)
+           {R"({"id": 1, "at": 999999999999999.5})", "not a timestamp"},
+           {R"({"id": 1, "at": -999999999999999})", "not a timestamp"},
            {R"({"id": 1, "nope": 2})", "unknown key"},
            {"", "expected a JSON object"},
            {"[1,2]", "expected a JSON object"},

@@ -81,6 +81,8 @@ bool ParseEpochNumber(std::string_view tok, TimestampFormat unit, int64_t* micro
     if (frac[i] < '0' || frac[i] > '9') return false;
     if (i == static_cast<size_t>(digits)) round_up = frac[i] >= '5';
   }
+  // Far outside years 1-9999 either way: refused before it can overflow.
+  if (w > static_cast<uint64_t>(INT64_MAX / scale - 1)) return false;
   int64_t v = static_cast<int64_t>(w) * scale + f + (round_up ? 1 : 0);
   *micros = negative ? -v : v;
   return true;
