@@ -29,9 +29,9 @@
 #   ONLY="..."         any of: lite2pg lite2lite pg2pg baseA baseB backlog (default: all)
 #   WORKERS=n          import --workers of the e2e runs (default: cores)
 #   BACKLOG_WORKERS="1 2 4"  worker counts of the backlog imports
-#   BACKLOG_QUEUE_KB=n one more backlog import (2 workers) with the consumer's prefetch queue
-#                      (librdkafka queued.max.messages.kbytes, 24576 in sluice) set to n KiB
-#                      (default 4096; 0 = skip): shows what that queue costs in RSS
+#   BACKLOG_PREFETCH=s one more backlog import (2 workers) with the kafka option prefetch=s
+#                      (default 24MiB, the default before 2026-11-21; sluice's is 4MiB;
+#                      0 = skip): shows what a deeper prefetch costs in RSS and gains in time
 #   PARTITIONS=n       partitions of every topic (default 1; the export spreads its parts)
 #   BASE_ROWS=n        rows of baseline A (default 20000: ~1 min at ~400 rows/s)
 #   BASE_REPEAT=n      runs of baseline A (default 1)
@@ -60,7 +60,7 @@ REPEAT=${REPEAT:-3}
 ONLY=${ONLY:-"lite2pg lite2lite pg2pg baseA baseB backlog"}
 WORKERS=${WORKERS:-$(nproc)}
 BACKLOG_WORKERS=${BACKLOG_WORKERS:-"1 2 4"}
-BACKLOG_QUEUE_KB=${BACKLOG_QUEUE_KB:-4096}
+BACKLOG_PREFETCH=${BACKLOG_PREFETCH:-24MiB}
 PARTITIONS=${PARTITIONS:-1}
 BASE_ROWS=${BASE_ROWS:-20000}
 BASE_REPEAT=${BASE_REPEAT:-1}
@@ -453,17 +453,17 @@ base_b_run() {
 }
 
 # ---- memory: import a topic that holds every part already (a backlog) --------------------
-backlog_run() { # backlog_run REP WORKERS [QUEUE_KB]
-  local rep=$1 w=$2 qkb=${3:-} d="$work/run" t0 t1 rc check opt="" label
+backlog_run() { # backlog_run REP WORKERS [PREFETCH]
+  local rep=$1 w=$2 pf=${3:-} d="$work/run" t0 t1 rc check opt="" label
   rm -rf "$d"; mkdir -p "$d"
   label="import backlog -> PostgreSQL, --workers $w"
-  if [ -n "$qkb" ]; then
-    opt="&properties=queued.max.messages.kbytes%3D$qkb"
-    label+=", queued.max.messages.kbytes=$qkb"
+  if [ -n "$pf" ]; then
+    opt="&prefetch=$pf"
+    label+=", prefetch=$pf"
   fi
   pgq -c "SET client_min_messages = warning" -c "DROP TABLE IF EXISTS t_backlog, public._sluice_ledger" >/dev/null
   t0=$(now); rc=0
-  /usr/bin/time -v -o "$d/imp.time" "$sluice" import "kafka://$BROKER/$backlog_topic?group=$tag-backlog-$rep-$w-$qkb$opt" \
+  /usr/bin/time -v -o "$d/imp.time" "$sluice" import "kafka://$BROKER/$backlog_topic?group=$tag-backlog-$rep-$w-$pf$opt" \
     --into "$PG_URI?table=public.t_backlog" --workers "$w" -q --stats-json "$d/imp.json" 2>"$d/imp.err" || rc=$?
   t1=$(now)
   if [ "$rc" != 0 ]; then check="import FAILED (exit $rc): $(tail -1 "$d/imp.err")"
@@ -518,7 +518,7 @@ for ((rep = 1; rep <= REPEAT; rep++)); do
   if want baseB || want backlog; then base_b_run "$rep"; fi
   if want backlog && [ -n "$backlog_topic" ]; then
     for w in $BACKLOG_WORKERS; do backlog_run "$rep" "$w"; done
-    [ "$BACKLOG_QUEUE_KB" != 0 ] && backlog_run "$rep" 2 "$BACKLOG_QUEUE_KB"
+    [ "$BACKLOG_PREFETCH" != 0 ] && backlog_run "$rep" 2 "$BACKLOG_PREFETCH"
   fi
   if want baseA && [ "$rep" -le "$BASE_REPEAT" ]; then base_a_run "$rep"; fi
 done

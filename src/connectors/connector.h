@@ -333,6 +333,10 @@ class PartSubscriber {
   // queue): a stop request (SIGINT) is then its normal end, and the import
   // still commits the destination (e.g. adds a deferred primary key).
   virtual bool follows() const { return false; }
+  // Called once before Open with the number of workers that will call
+  // Receive (an upper bound): a subscriber may size what it reads ahead by
+  // it.
+  virtual void SetWorkers(int workers) { (void)workers; }
 };
 
 struct ConnectorInfo {

@@ -801,6 +801,7 @@ class Importer {
         skips_(skips) {}
 
   Status Run(int* workers_used, int64_t* incomplete_streams, Opened* opened) {
+    subscriber_->SetWorkers(WorkerCount(options_));
     SLUICE_RETURN_NOT_OK_CTX(subscriber_->Open(), "opening part origin");
     opened->subscriber = true;
     // The sink needs the schema before any part is applied: it comes from

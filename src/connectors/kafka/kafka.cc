@@ -100,9 +100,10 @@ OptionSpecs SubscriberOptionSpecs() {
        "where a group without committed offsets starts",
        {"earliest", "latest"}},
       {"session_timeout", OptionType::kDuration, "45s", "consumer group session.timeout.ms"},
-      {"prefetch", OptionType::kSize, "24MiB",
-       "messages librdkafka fetches ahead into the consumer queue (queued.max.messages.kbytes): "
-       "less memory, but below ~16MiB librdkafka 2.0.2 starves the workers"},
+      {"prefetch", OptionType::kString, "auto",
+       "bytes of messages fetched ahead of the workers (fetching pauses when they are held): "
+       "memory against throughput on distant brokers; auto = 2MiB per worker (parts), 24MiB "
+       "(format=json)"},
       {"lag_interval", OptionType::kDuration, "30s",
        "follow: how often the consumer lag is logged"},
       {"admin_timeout", OptionType::kDuration, "15s", "timeout of metadata and offset requests"},
@@ -171,9 +172,13 @@ void RegisterKafka(Registry* registry) {
     so.from_latest = o.GetString("from") == "latest";
     so.session_timeout_ms = o.GetDurationMs("session_timeout");
     so.lag_interval_ms = o.GetDurationMs("lag_interval");
-    so.prefetch_bytes = o.GetSizeBytes("prefetch");
-    if (so.prefetch_bytes < 1024 || so.prefetch_bytes > (int64_t{2} << 30)) {
-      return Status::InvalidArgument("kafka: prefetch must be between 1KiB and 2GiB");
+    if (const std::string prefetch = o.GetString("prefetch"); prefetch != "auto") {
+      auto bytes = ParseSize(prefetch);
+      if (!bytes.ok() || *bytes < 1024 || *bytes > (int64_t{2} << 30)) {
+        return Status::InvalidArgument("kafka: prefetch must be auto or a size between 1KiB and "
+                                       "2GiB, not '" + prefetch + "'");
+      }
+      so.prefetch_bytes = *bytes;
     }
     so.admin_timeout_ms = o.GetDurationMs("admin_timeout");
     SLUICE_ASSIGN_OR_RETURN(so.properties, kafka::ParseProperties(o.GetString("properties")));

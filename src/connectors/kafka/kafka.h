@@ -107,9 +107,11 @@ struct SubscriberOptions {
   bool from_latest = false;  // where a group without committed offsets starts
   int64_t session_timeout_ms = 45000;
   int64_t lag_interval_ms = 30000;  // follow: how often the consumer lag is logged
-  // Bytes of messages librdkafka prefetches into the consumer queue
-  // (queued.max.messages.kbytes): memory against throughput.
-  int64_t prefetch_bytes = int64_t{24} << 20;
+  // Bytes of parts fetched ahead of the workers (half in librdkafka's queue,
+  // half taken from it; fetching pauses when full); row messages: the size
+  // of librdkafka's queue. 0 (auto): 2 MiB per worker for parts (as fast on
+  // a local backlog as 24 MiB), 24 MiB for row messages.
+  int64_t prefetch_bytes = 0;
   int64_t admin_timeout_ms = 15000;
   std::vector<std::pair<std::string, std::string>> properties;
 };

@@ -60,19 +60,24 @@ class KafkaSubscriber final : public PartSubscriber {
 
   ~KafkaSubscriber() override { (void)Shutdown(/*log=*/false); }
 
+  void SetWorkers(int workers) override { workers_ = std::max(1, workers); }
+
   Status Open() override {
     if (consumer_) return Status::OK();
+    const int64_t prefetch = options_.prefetch_bytes > 0 ? options_.prefetch_bytes
+                             : json()                    ? int64_t{24} << 20
+                                                         : workers_ * (int64_t{2} << 20);
+    queue_limit_bytes_ = json() ? prefetch : std::max<int64_t>(int64_t{1} << 20, prefetch / 2);
+    window_bytes_ = std::max<int64_t>(int64_t{1} << 20, prefetch - queue_limit_bytes_);
     SLUICE_ASSIGN_OR_RETURN(
         Conf conf, MakeConf(endpoint_,
                             {{"auto.offset.reset", options_.from_latest ? "latest" : "earliest"},
                              {"session.timeout.ms", std::to_string(options_.session_timeout_ms)},
                              {"allow.auto.create.topics", "false"},
-                             // Prefetched messages held locally (the consumer queue,
-                             // prefetch=): 24 MiB imports a 1M-row backlog as fast as
-                             // 64 MiB did (1.80 vs 1.75 s, 2 workers) with 19 MB less
-                             // peak RSS; 8 MiB starves the workers (4.5 s).
+                             // Half of prefetch= for parts (see Prefetch), all of it
+                             // for row messages.
                              {"queued.max.messages.kbytes",
-                              std::to_string(std::max<int64_t>(1, options_.prefetch_bytes / 1024))}},
+                              std::to_string(queue_limit_bytes_ / 1024)}},
                             options_.properties,
                             {{"group.id", options_.group},
                              {"enable.auto.commit", "false"},
@@ -118,10 +123,16 @@ class KafkaSubscriber final : public PartSubscriber {
     if (!consumer_) return Status::Internal("kafka: Receive before Open");
     const auto deadline =
         Clock::now() + std::chrono::milliseconds(std::max<int64_t>(0, max_wait_ms));
-    if (auto item = TakeReadyOrEnd(/*check_end=*/false)) return Finish(std::move(*item));
+    if (auto item = TakeReadyOrEnd(/*check_end=*/false)) {
+      // A worker waiting in the loop below resumes fetching otherwise.
+      std::unique_lock<std::timed_mutex> poll(poll_mu_, std::try_to_lock);
+      if (poll.owns_lock()) MaybeResume();
+      return Finish(std::move(*item));
+    }
     std::unique_lock<std::timed_mutex> poll(poll_mu_, std::defer_lock);
     if (!poll.try_lock_until(deadline)) return Delivery{Delivery::State::kIdle, {}};
     while (true) {
+      MaybeResume();
       if (auto item = TakeReadyOrEnd(/*check_end=*/true)) {
         poll.unlock();
         return Finish(std::move(*item));
@@ -144,11 +155,7 @@ class KafkaSubscriber final : public PartSubscriber {
           rd_kafka_consumer_poll(consumer_.get(), static_cast<int>(std::min<int64_t>(left, 50))));
       if (!m) continue;
       if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-        {
-          std::lock_guard<std::mutex> lock(mu_);
-          auto it = partitions_.find(m->partition);
-          if (it != partitions_.end()) it->second.eof = true;
-        }
+        MarkEof(m->partition);
         // Caught up: the rows gathered so far go now rather than wait.
         if (json()) SLUICE_RETURN_NOT_OK(CutBatch(m->partition));
         continue;
@@ -161,7 +168,10 @@ class KafkaSubscriber final : public PartSubscriber {
         SLUICE_RETURN_NOT_OK(AddRowMessage(m.get()));
         continue;
       }
-      if (auto d = Deliver(m.get())) return std::move(*d);
+      if (auto d = Deliver(m.get())) {
+        SLUICE_RETURN_NOT_OK(Prefetch(static_cast<int64_t>(m->len)));
+        return std::move(*d);
+      }
     }
   }
 
@@ -265,6 +275,14 @@ class KafkaSubscriber final : public PartSubscriber {
       item.delivery.state = Delivery::State::kPart;
       item.delivery.part = std::move(requeued_.front());
       requeued_.pop_front();
+      return item;
+    }
+    if (!prefetched_.empty()) {
+      Item item;
+      item.delivery.state = Delivery::State::kPart;
+      item.delivery.part = std::move(prefetched_.front());
+      prefetched_.pop_front();
+      prefetched_bytes_ -= item.delivery.part.bytes ? item.delivery.part.bytes->size() : 0;
       return item;
     }
     if (!ready_.empty()) {
@@ -583,6 +601,116 @@ class KafkaSubscriber final : public PartSubscriber {
     return d;
   }
 
+  void MarkEof(int32_t partition) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = partitions_.find(partition);
+    if (it != partitions_.end()) it->second.eof = true;
+  }
+
+  // Parts (not row messages) are fetched ahead by prefetch= bytes, split
+  // between librdkafka's queue (queue_limit: queued.max.messages.kbytes) and
+  // prefetched_ (the rest). librdkafka alone cannot keep a small queue full:
+  // 2.0.2 backs off a whole second whenever its queue reaches the limit (4
+  // MiB: 2.8x slower than 24 MiB). So each Receive moves what librdkafka
+  // holds into prefetched_ at once, and
+  // - when prefetched_ is full, pauses fetching (MaybeResume resumes it at
+  //   half): the importer then holds the parts being applied plus at most
+  //   prefetch= bytes, whatever the backlog;
+  // - when librdkafka's queue was (nearly) full, it is backing off: a seek
+  //   to where this member stopped taking messages restarts it at once.
+  // `first` is the size of the part the caller took just before. poll_mu_
+  // held.
+  Status Prefetch(int64_t first) {
+    int64_t drained = first;
+    while (true) {
+      bool full = false;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        full = prefetched_bytes_ >= window_bytes_;
+      }
+      if (full) {
+        SetFetching(false);
+        return Status::OK();
+      }
+      Message m(rd_kafka_consumer_poll(consumer_.get(), 0));
+      if (!m) break;
+      if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        MarkEof(m->partition);
+        continue;
+      }
+      if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        SLUICE_RETURN_NOT_OK(ConsumerError(m.get()));
+        continue;
+      }
+      drained += static_cast<int64_t>(m->len);
+      SLUICE_LOG(kTrace) << "kafka: prefetching " << NameOf(m->partition, m->offset);
+      if (auto d = Deliver(m.get())) {
+        std::lock_guard<std::mutex> lock(mu_);
+        prefetched_bytes_ += d->part.bytes ? d->part.bytes->size() : 0;
+        prefetched_.push_back(std::move(d->part));
+      }
+    }
+    if (!paused_ && drained >= queue_limit_bytes_ * 3 / 4) Restart("kick");
+    return Status::OK();
+  }
+
+  // Resumes fetching once prefetched_ has drained to half. poll_mu_ held.
+  void MaybeResume() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (prefetched_bytes_ > window_bytes_ / 2) return;
+    }
+    SetFetching(true);
+  }
+
+  // Pauses or resumes every assigned partition. Partitions assigned later
+  // start fetching; a resume covers them all. poll_mu_ held.
+  void SetFetching(bool fetch) {
+    if (paused_ == !fetch) return;
+    PartitionList list(rd_kafka_topic_partition_list_new(4));
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const auto& [p, st] : partitions_)
+        rd_kafka_topic_partition_list_add(list.get(), endpoint_.topic.c_str(), p);
+    }
+    const rd_kafka_resp_err_t err = fetch ? rd_kafka_resume_partitions(consumer_.get(), list.get())
+                                          : rd_kafka_pause_partitions(consumer_.get(), list.get());
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      SLUICE_LOG(kWarn) << "kafka: " << (fetch ? "resuming" : "pausing") << " partitions of topic '"
+                        << endpoint_.topic << "': " << DescribeError(err);
+      if (!fetch) return;  // stays resumed: memory over the window, but no stall
+    }
+    paused_ = !fetch;
+    SLUICE_LOG(kTrace) << "kafka: " << (fetch ? "resumed" : "paused") << " fetching";
+    // A resume alone leaves librdkafka 2.0.2 idle until its next one-second
+    // tick.
+    if (fetch) Restart("resume");
+  }
+
+  // Seeks every assigned partition to the offset after the last message
+  // taken (st.next; pausing and backing off dropped or held nothing beyond
+  // it), which makes librdkafka fetch at once. poll_mu_ held, so no message
+  // is taken between reading st.next and the seek (it would be delivered
+  // twice). A fetch in flight is dropped and made again.
+  void Restart(const char* why) {
+    PartitionList seek(rd_kafka_topic_partition_list_new(4));
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const auto& [p, st] : partitions_) {
+        if (st.next >= 0)
+          rd_kafka_topic_partition_list_add(seek.get(), endpoint_.topic.c_str(), p)->offset = st.next;
+      }
+    }
+    if (seek->cnt > 0) {
+      if (rd_kafka_error_t* e = rd_kafka_seek_partitions(consumer_.get(), seek.get(), 0)) {
+        SLUICE_LOG(kWarn) << "kafka: restarting fetches of topic '" << endpoint_.topic
+                          << "': " << rd_kafka_error_string(e);
+        rd_kafka_error_destroy(e);
+      }
+    }
+    SLUICE_LOG(kTrace) << "kafka: fetching restarted (" << why << ")";
+  }
+
   // Ack or Reject(requeue=false): the part is done; commits the partition's
   // new safe point if it moved.
   Status Done(const ReceivedPart& part, const char* what) {
@@ -781,6 +909,11 @@ class KafkaSubscriber final : public PartSubscriber {
         }
         std::erase_if(requeued_,
                       [&](const ReceivedPart& p) { return !tags_.contains(p.delivery_tag); });
+        std::erase_if(prefetched_, [&](const ReceivedPart& p) {
+          if (tags_.contains(p.delivery_tag)) return false;
+          prefetched_bytes_ -= p.bytes ? p.bytes->size() : 0;
+          return true;
+        });
         std::erase_if(ready_, [&](const RowBatch& b) { return revoked.contains(b.partition); });
       }
       SLUICE_LOG(kInfo) << "kafka: partition(s) " << ListPartitions(partitions) << " of topic '"
@@ -925,6 +1058,14 @@ class KafkaSubscriber final : public PartSubscriber {
   std::map<int32_t, PartitionState> partitions_;  // assigned partitions of the topic
   std::unordered_map<uint64_t, Pending> tags_;    // delivery tag -> pending message
   std::deque<ReceivedPart> requeued_;             // Reject(requeue) parts to deliver again
+  std::deque<ReceivedPart> prefetched_;           // parts polled ahead of the workers
+  int64_t prefetched_bytes_ = 0;                  // their size (under mu_)
+  bool paused_ = false;  // fetching paused at the prefetch window (under poll_mu_)
+  // prefetch=, split between librdkafka's queue and prefetched_ (Prefetch);
+  // set by Open.
+  int workers_ = 2;
+  int64_t queue_limit_bytes_ = 0;
+  int64_t window_bytes_ = 0;
   std::deque<RowBatch> ready_;                    // format=json: batches cut, bounds committed
   rowmsg::RowBatchDecoder decoder_{options_.rows};
   int topic_partitions_ = 1;

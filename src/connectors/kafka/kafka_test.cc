@@ -16,6 +16,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <thread>
 
 #include "connectors/gen/gen.h"
 #include "connectors/kafka/kafka_client.h"
@@ -479,6 +480,71 @@ TEST(KafkaMock, OutOfOrderAcksCommitOnlyTheContiguousPrefix) {
   EXPECT_TRUE(ReachesEnd(sub.get()));
   ASSERT_TRUE(sub->Close().ok());
   EXPECT_EQ(committed(), 6);
+}
+
+// prefetch= bounds the read-ahead by pausing the partitions and restarting
+// them with a seek (kafka_subscriber.cc, Prefetch). A slow consumer of a
+// backlog many windows long goes through many such cycles: every message
+// must still arrive exactly once, whole, and the group end committed.
+TEST(KafkaMock, BoundedReadAheadDeliversEveryPartOnceThroughPauseAndResume) {
+  MockCluster cluster;
+  cluster.CreateTopic("window", 2);
+  // 8.2 MiB in all against a 2 MiB prefetch (the mock cluster keeps ~5 MiB
+  // per partition).
+  constexpr int64_t kParts = 28;
+  constexpr size_t kSize = 300 << 10;
+  {
+    auto pub = OpenPublisher(cluster.PublisherUri("window"));
+    ASSERT_NE(pub, nullptr);
+    for (int64_t n = 1; n <= kParts; ++n)
+      ASSERT_TRUE(pub->Publish(Meta("w", n), Payload("w", n, kSize)).ok());
+    ASSERT_TRUE(pub->Flush().ok());
+    ASSERT_TRUE(pub->Close().ok());
+  }
+  // The pauses and restarts are logged at trace level: count them.
+  std::atomic<int> paused{0}, restarted{0};
+  SetLogSink([&](LogLevel, std::string_view line) {
+    if (line.find("kafka: paused fetching") != std::string::npos) ++paused;
+    if (line.find("kafka: fetching restarted") != std::string::npos) ++restarted;
+    if (std::getenv("KAFKA_TEST_TRACE") != nullptr) std::cerr << line << "\n";
+  });
+  const LogLevel level_before = GetLogLevel();
+  SetLogLevel(LogLevel::kTrace);
+  auto sub = OpenSubscriber(cluster.SubscriberUri("window", "g-window", "prefetch=2MiB"));
+  ASSERT_NE(sub, nullptr);
+  std::map<std::string, int> seen;
+  std::set<std::string> payloads;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (seen.size() < static_cast<size_t>(kParts) && std::chrono::steady_clock::now() < deadline) {
+    auto d = sub->Receive(200);
+    ASSERT_TRUE(d.ok()) << d.status().ToString();
+    if (d->state == Delivery::State::kEnd) {
+      std::string got;
+      for (const auto& [name, times] : seen) got += name + " ";
+      FAIL() << "ended after " << seen.size() << " parts: " << got;
+    }
+    if (d->state == Delivery::State::kIdle) continue;
+    ++seen[d->part.name];
+    if (std::getenv("KAFKA_TEST_TRACE") != nullptr) std::cerr << "got " << d->part.name << "\n";
+    ASSERT_EQ(d->part.bytes->size(), static_cast<int64_t>(kSize)) << d->part.name;
+    payloads.insert(std::string(d->part.bytes->view()));
+    // Now and then slower than the fetcher, so the window fills and
+    // fetching pauses.
+    if (seen.size() % 7 == 1) std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+    ASSERT_TRUE(sub->Ack(d->part).ok());
+  }
+  ASSERT_EQ(seen.size(), static_cast<size_t>(kParts));
+  for (const auto& [name, times] : seen) EXPECT_EQ(times, 1) << name << " delivered " << times << "x";
+  // Every published payload arrived (they are all distinct).
+  for (int64_t n = 1; n <= kParts; ++n) EXPECT_TRUE(payloads.contains(Payload("w", n, kSize))) << n;
+  EXPECT_TRUE(ReachesEnd(sub.get()));
+  SetLogLevel(level_before);
+  SetLogSink(nullptr);
+  EXPECT_GE(paused.load(), 2) << "the read-ahead never filled its window";
+  EXPECT_GE(restarted.load(), 2);
+  ASSERT_TRUE(sub->Close().ok());
+  const auto committed = Committed(cluster.bootstraps(), "g-window", "window", 2);
+  EXPECT_EQ(committed.at(0) + committed.at(1), kParts);
 }
 
 TEST(KafkaMock, UnackedPartsGoToTheNextMemberOfTheGroup) {

@@ -131,15 +131,19 @@ class PostgresSinkWriter final : public SinkWriter {
     return ApplyOutcome::kApplied;
   }
 
-  // Streams the batches through COPY FROM STDIN in ~1 MiB messages.
+  // Streams the batches through COPY FROM STDIN in ~128 KiB messages. Small
+  // on purpose: libpq grows its output buffer to the largest message and
+  // never shrinks it, so 1 MiB messages cost each writer ~4 MiB for the
+  // connection's lifetime (measured with heaptrack on a Kafka import), for
+  // no gain in speed.
   Status Copy(const std::vector<RecordBatch>& batches, const std::string& ctx) {
     PGconn* pg = conn_->get();
     PgResult start(PQexec(pg, plan_->copy_sql.c_str()));
     if (!start || PQresultStatus(start.get()) != PGRES_COPY_IN) {
       return conn_->ErrorFor(start.get(), ctx + ": starting COPY");
     }
-    constexpr size_t kFlushBytes = 1 << 20;
-    constexpr int64_t kSliceRows = 4096;
+    constexpr size_t kFlushBytes = 128 << 10;
+    constexpr int64_t kSliceRows = 512;
     buf_.clear();
     PgCopyEncoder::AppendHeader(&buf_);
     Status st;
