@@ -26,7 +26,9 @@
 #include "connectors/clickhouse/ch_http.h"
 #include "connectors/clickhouse/ch_ledger.h"
 #include "connectors/clickhouse/ch_rowbinary.h"
+#include "connectors/clickhouse/ch_rowbinary_reader.h"
 #include "connectors/clickhouse/clickhouse.h"
+#include "core/io.h"
 #include "core/log.h"
 
 namespace sluice {
@@ -70,7 +72,11 @@ struct SinkConfig {
   ChMappingOptions mapping;
   int64_t settle_ms = 5000;
   int64_t mutation_timeout_ms = 600'000;
+  std::string init_sql;  // a file of statements run at every Open (views, ...)
 };
+
+// init_sql files are written by the user, but still read with a bound.
+constexpr int64_t kMaxInitSqlBytes = int64_t{1} << 20;
 
 // What the server is and can do, detected once in Open.
 struct ServerInfo {
@@ -241,13 +247,6 @@ class ClickhouseSinkWriter final : public SinkWriter {
         if (st.valid()) valid.push_back(attempt);
         if (st.pending()) (dead_.count(attempt) ? own_dead : pending).push_back(attempt);
       }
-      if (!valid.empty()) {
-        // Applied. Leftovers of void attempts (a crashed try, a concurrent
-        // duplicate) go now.
-        SLUICE_RETURN_NOT_OK(ledger_.CleanInvalid(part, ledger, dead_));
-        const bool ours = mine != 0 && std::find(valid.begin(), valid.end(), mine) != valid.end();
-        return ours ? ApplyOutcome::kApplied : ApplyOutcome::kAlreadyApplied;
-      }
       if (!own_dead.empty()) {
         // Our own earlier tries whose INSERT failed: void at once.
         for (uint64_t a : own_dead)
@@ -279,6 +278,25 @@ class ClickhouseSinkWriter final : public SinkWriter {
           SLUICE_RETURN_NOT_OK(ledger_.Record(part, a, LedgerEvent::kFence, 0));
         quiet_set.clear();
         continue;
+      }
+      // Only after the unfinished attempts are settled: one that began
+      // alongside the valid one (two writers given the part at once) and
+      // whose writer died after its INSERT holds a second copy of the rows,
+      // and no later delivery would see it once the part counts as applied.
+      if (!valid.empty()) {
+        if (valid.size() > 1) {
+          // Both writers completed it and the one that had to step back
+          // died first: the lowest attempt id stays.
+          SLUICE_LOG(kWarn) << ctx << ": attempts " << AttemptList(valid)
+                            << " all applied the part; voiding all but the first";
+          for (size_t k = 1; k < valid.size(); ++k)
+            SLUICE_RETURN_NOT_OK(ledger_.Record(part, valid[k], LedgerEvent::kFence, 0));
+          continue;
+        }
+        // Applied. Leftovers of void attempts (a crashed try, a concurrent
+        // duplicate) go now.
+        SLUICE_RETURN_NOT_OK(ledger_.CleanInvalid(part, ledger, dead_));
+        return valid[0] == mine ? ApplyOutcome::kApplied : ApplyOutcome::kAlreadyApplied;
       }
       // No valid or running attempt: remove what void attempts left, then try.
       SLUICE_RETURN_NOT_OK(ledger_.CleanInvalid(part, ledger, dead_));
@@ -376,6 +394,11 @@ class ClickhouseSink final : public Sink {
         return Status::InvalidArgument(where_ + ": the source has a column named \"" + f.name +
                                        "\", which the sink reserves for its part ledger");
       }
+    }
+    // A missing or unreadable init_sql file fails before anything is created.
+    std::vector<ChSqlStatement> init_statements;
+    if (!cfg_.init_sql.empty()) {
+      SLUICE_ASSIGN_OR_RETURN(init_statements, ReadInitSql());
     }
     SLUICE_ASSIGN_OR_RETURN(admin_, ChClient::Make(cfg_.endpoint));
     SLUICE_ASSIGN_OR_RETURN(server_, Probe());
@@ -479,6 +502,9 @@ class ClickhouseSink final : public Sink {
     plan->ledger.insert_wait_ms = std::max<int64_t>(cfg_.endpoint.request_timeout_ms, 60'000);
     plan_ = std::move(plan);
     committed_ = false;
+    // After the table (and its hidden columns) exist, before any part is
+    // written: a materialized view created here sees every row.
+    if (!cfg_.init_sql.empty()) SLUICE_RETURN_NOT_OK(RunInitSql(init_statements));
 
     SLUICE_LOG(kInfo) << where_ << ": ClickHouse " << server_.version.text
                       << "; dedup=" << DedupName(dedup_) << ": exactly-once via "
@@ -516,6 +542,58 @@ class ClickhouseSink final : public Sink {
  private:
   Status Exec(const std::string& sql, const std::string& what) {
     return admin_->Exec(sql, where_ + ": " + what);
+  }
+
+  // The statements of the init_sql file, with {db}, {table} and {ledger}
+  // replaced by the quoted names, one request each. They run at every Open
+  // (so a run killed right after creating the table still gets them before
+  // its first INSERT) and must therefore be idempotent: CREATE .. IF NOT
+  // EXISTS, or a plain CREATE, whose "already exists" (two importers racing,
+  // or an earlier run) counts as done.
+  Result<std::vector<ChSqlStatement>> ReadInitSql() {
+    auto file = ReadFile(cfg_.init_sql, kMaxInitSqlBytes);
+    if (!file.ok()) return file.status().WithContext(where_ + ": init_sql");
+    auto statements = SplitChSqlScript((*file)->view(), cfg_.init_sql);
+    if (!statements.ok()) return statements.status().WithContext(where_ + ": init_sql");
+    return statements;
+  }
+
+  Status RunInitSql(const std::vector<ChSqlStatement>& statements) {
+    const std::string& path = cfg_.init_sql;
+    const std::pair<std::string, std::string> names[] = {
+        {"{db}", ChQuoteIdent(cfg_.endpoint.database)},
+        {"{table}", ChQuoteIdent(cfg_.table)},
+        {"{ledger}", ChQuoteIdent(cfg_.ledger)}};
+    int n = 0;
+    for (const ChSqlStatement& st : statements) {
+      ++n;
+      std::string sql;
+      for (size_t i = 0; i < st.sql.size();) {
+        bool replaced = false;
+        for (const auto& [from, to] : names) {
+          if (st.sql.compare(i, from.size(), from) == 0) {
+            sql += to;
+            i += from.size();
+            replaced = true;
+            break;
+          }
+        }
+        if (!replaced) sql += st.sql[i++];
+      }
+      const std::string what =
+          "init_sql " + path + " statement " + std::to_string(n) + " (line " +
+          std::to_string(st.line) + ")";
+      Status r = Exec(sql, what);
+      // 57 TABLE_ALREADY_EXISTS, 82 DATABASE_ALREADY_EXISTS: created before.
+      if (!r.ok() && (r.message().find("server error 57:") != std::string::npos ||
+                      r.message().find("server error 82:") != std::string::npos)) {
+        SLUICE_LOG(kDebug) << where_ << ": " << what << ": exists already";
+        continue;
+      }
+      SLUICE_RETURN_NOT_OK(r);
+    }
+    SLUICE_LOG(kInfo) << where_ << ": init_sql " << path << ": " << n << " statement(s) run";
+    return Status::OK();
   }
 
   Result<ServerInfo> Probe() {
@@ -634,7 +712,10 @@ class ClickhouseSink final : public Sink {
       const bool is_key = std::find(key_.begin(), key_.end(), f.name) != key_.end();
       auto t = ChTypeForField(f, !is_key, server_.caps, cfg_.mapping);
       if (!t.ok()) return t.status().WithContext(where_);
-      sql += (i ? ", " : "") + ChQuoteIdent(f.name) + " " + t->text;
+      // The comment records the sluice type behind the ClickHouse one (an
+      // Int32 of days is a date) for the source reading the table back.
+      sql += (i ? ", " : "") + ChQuoteIdent(f.name) + " " + t->text + " COMMENT " +
+             ChQuoteString(ChTypeMarker(f));
       types.push_back(std::move(*t));
     }
     if (dedup_ == Dedup::kLedger) {
@@ -691,7 +772,7 @@ class ClickhouseSink final : public Sink {
         if (!t.ok()) return t.status().WithContext(where_);
         t->nullable = true;
         t->text = ChTypeName(*t);
-        SLUICE_RETURN_NOT_OK(AddColumn(f.name, t->text));
+        SLUICE_RETURN_NOT_OK(AddColumn(f.name, t->text, ChTypeMarker(f)));
         types.push_back(std::move(*t));
         continue;
       }
@@ -718,14 +799,20 @@ class ClickhouseSink final : public Sink {
     return types;
   }
 
-  Status AddColumn(const std::string& name, const std::string& type) {
+  Status AddColumn(const std::string& name, const std::string& type,
+                   const std::string& comment = "") {
     SLUICE_LOG(kInfo) << where_ << ": adding column " << ChQuoteIdent(name) << " " << type;
     // 18.x has no ADD COLUMN IF NOT EXISTS; another importer adding the same
     // column at the same moment makes this fail with "already exists".
     Status st = Exec("ALTER TABLE " + qtable_ + " ADD COLUMN " + ChQuoteIdent(name) + " " + type,
                      "adding column \"" + name + "\"");
     if (!st.ok() && st.message().find("already exists") != std::string::npos) return Status::OK();
-    return st;
+    SLUICE_RETURN_NOT_OK(st);
+    if (comment.empty()) return st;
+    // 18.x drops a COMMENT given in ADD COLUMN: set it on its own.
+    return Exec("ALTER TABLE " + qtable_ + " COMMENT COLUMN " + ChQuoteIdent(name) + " " +
+                    ChQuoteString(comment),
+                "recording the sluice type of column \"" + name + "\"");
   }
 
   // dedup=token into an existing table: the server deduplicates a
@@ -832,6 +919,84 @@ class ClickhouseSink final : public Sink {
 
 }  // namespace
 
+Result<std::vector<ChSqlStatement>> SplitChSqlScript(std::string_view text,
+                                                     const std::string& name) {
+  std::vector<ChSqlStatement> out;
+  std::string cur;
+  int line = 1;
+  int start_line = 0;  // line of the current statement's first token; 0 = none yet
+  size_t i = 0;
+  auto unterminated = [&](const char* what, int at) {
+    return Status::InvalidArgument(name + " line " + std::to_string(at) + ": unterminated " +
+                                   what);
+  };
+  auto flush = [&] {
+    if (start_line != 0) {
+      while (!cur.empty() && (cur.back() == ' ' || cur.back() == '\t' || cur.back() == '\n' ||
+                              cur.back() == '\r')) {
+        cur.pop_back();
+      }
+      out.push_back({std::move(cur), start_line});
+    }
+    cur.clear();
+    start_line = 0;
+  };
+  while (i < text.size()) {
+    const char c = text[i];
+    if (c == '\n') ++line;
+    if (c == '-' && i + 1 < text.size() && text[i + 1] == '-') {
+      const size_t end = text.find('\n', i);
+      const size_t stop = end == std::string_view::npos ? text.size() : end;
+      if (start_line != 0) cur.append(text.substr(i, stop - i));
+      i = stop;  // the newline itself is handled (and counted) as a normal character
+      continue;
+    }
+    if (c == '/' && i + 1 < text.size() && text[i + 1] == '*') {
+      const size_t end = text.find("*/", i + 2);
+      if (end == std::string_view::npos) return unterminated("/* comment", line);
+      const std::string_view comment = text.substr(i, end + 2 - i);
+      line += static_cast<int>(std::count(comment.begin(), comment.end(), '\n'));
+      if (start_line != 0) cur.append(comment);
+      i = end + 2;
+      continue;
+    }
+    if (c == ';') {
+      flush();
+      ++i;
+      continue;
+    }
+    if (c == '\'' || c == '"' || c == '`') {
+      if (start_line == 0) start_line = line;
+      const int opened = line;
+      size_t j = i + 1;
+      for (;;) {
+        if (j >= text.size()) {
+          return unterminated(c == '\'' ? "'quoted' string" : c == '"' ? "\"quoted\" name"
+                                                                       : "`quoted` name",
+                              opened);
+        }
+        if (text[j] == '\\') {
+          if (j + 1 < text.size() && text[j + 1] == '\n') ++line;
+          j += 2;
+          continue;
+        }
+        if (text[j] == '\n') ++line;
+        if (text[j] == c) break;
+        ++j;
+      }
+      cur.append(text.substr(i, j + 1 - i));
+      i = j + 1;
+      continue;
+    }
+    const bool space = c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+    if (!space && start_line == 0) start_line = line;
+    if (start_line != 0) cur.push_back(c);
+    ++i;
+  }
+  flush();
+  return out;
+}
+
 const OptionSpecs& ClickhouseSinkOptionSpecs() {
   static const OptionSpecs specs = {
       {"table", OptionType::kString, "", "target table (in the URI's database)", {}, true},
@@ -891,6 +1056,11 @@ const OptionSpecs& ClickhouseSinkOptionSpecs() {
       {"connect_timeout", OptionType::kDuration, "10s", "per connection attempt"},
       {"retries", OptionType::kInt, "3",
        "extra attempts after a transient failure (backoff 0.2 s, x4)"},
+      {"init_sql", OptionType::kString, "",
+       "a local file of SQL statements (separated by ;) run at every Open, after the table "
+       "exists and before the first part is written, e.g. CREATE MATERIALIZED VIEW IF NOT "
+       "EXISTS; {db}, {table} and {ledger} stand for the quoted names; 'already exists' "
+       "counts as done; not with mode=replace"},
   };
   return specs;
 }
@@ -951,16 +1121,24 @@ Result<std::unique_ptr<Sink>> MakeClickhouseSink(const Uri& uri, const Options& 
   if (retries < 0 || retries > 20)
     return Status::InvalidArgument("clickhouse sink: retries must be 0..20");
   cfg.endpoint.retries = static_cast<int>(retries);
+  cfg.init_sql = options.GetString("init_sql");
+  if (!cfg.init_sql.empty() && cfg.mode == Mode::kReplace) {
+    // The rows go into a stage that is renamed over the table at commit: a
+    // view on the table would see none of them.
+    return Status::InvalidArgument(
+        "clickhouse sink: init_sql cannot be used with mode=replace (a view on the table sees "
+        "no INSERT into its staging table) (" + cfg.display + ")");
+  }
   return std::unique_ptr<Sink>(new ClickhouseSink(std::move(cfg)));
 }
 
 void RegisterClickhouse(Registry* registry) {
   registry->Add(ConnectorInfo{
       "clickhouse",
-      "ClickHouse (HTTP): clickhouse://user:pass@host:8123/db?table=t (sink)",
-      {},
+      "ClickHouse (HTTP): clickhouse://user:pass@host:8123/db?table=t (or ?query=SELECT...)",
+      ClickhouseSourceOptionSpecs(),
       ClickhouseSinkOptionSpecs(),
-      nullptr,
+      MakeClickhouseSource,
       MakeClickhouseSink,
       nullptr,
       nullptr,

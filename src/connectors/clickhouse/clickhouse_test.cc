@@ -648,6 +648,69 @@ TEST_F(ClickhouseSinkTest, RowsOfVoidAttemptsAreRemovedOnRedelivery) {
             1);
 }
 
+// Two writers began the same part at once (both found no attempt), one
+// completed it, the other was killed after its INSERT and before "done": its
+// rows are a second copy beside a valid attempt. The redelivery of the
+// killed copy waits out `settle`, voids it and deletes its rows. (Found by
+// tests/integration/test_ref004_clickhouse.py: parts exported twice, the
+// importer killed while two workers applied both copies in lockstep.)
+TEST_F(ClickhouseSinkTest, AnUnfinishedAttemptBesideAValidOneIsRemoved) {
+  RecordBatch all = testing::AllTypesBatch(40);
+  ASSERT_TRUE(Load("", all.schema(), {all}).ok());
+  const std::string cols = Cols(*all.schema());
+  Sql("INSERT INTO " + Q(table_) + " (" + cols + ", _sluice_part, _sluice_attempt) SELECT " + cols +
+      ", 'p0', 888 FROM " + Q(table_) + " WHERE _sluice_part = 'p0'");
+  const std::string target = Target(table_);
+  Sql("INSERT INTO " + Q("_sluice_ledger") + " SELECT " + target + ", 'p0', 888, 1, 40, 's', 1, now()");
+  EXPECT_EQ(Count(Q(table_)), 80);
+  auto sink = MakeSink("settle=300ms");
+  ASSERT_TRUE(sink.ok());
+  ASSERT_TRUE((*sink)->Open(all.schema()).ok());
+  auto w = (*sink)->NewWriter();
+  ASSERT_TRUE(w.ok());
+  auto r = (*w)->ApplyPart(Part("p0", 40), {all});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(*r, ApplyOutcome::kAlreadyApplied);
+  EXPECT_EQ(Count(Q(table_)), 40);
+  EXPECT_EQ(Count(Q(table_), "_sluice_attempt = 888"), 0);
+  ExpectTableEquals(Q(table_), all, "i64");
+  EXPECT_EQ(Count(Q("_sluice_ledger"), "target = " + target + " AND attempt = 888 AND event = 3"),
+            1);
+}
+
+// Both writers of a part recorded "done", and the one that had to step back
+// was killed before it could: two valid attempts, the rows twice. The next
+// delivery keeps the lowest attempt id and removes the other's rows.
+TEST_F(ClickhouseSinkTest, OnlyOneOfTwoValidAttemptsStays) {
+  RecordBatch all = testing::AllTypesBatch(40);
+  ASSERT_TRUE(Load("", all.schema(), {all}).ok());
+  const std::string cols = Cols(*all.schema());
+  const std::string first = One("SELECT any(_sluice_attempt) FROM " + Q(table_));
+  // 1 sorts before the random 64-bit attempt of the load: the load's copy goes.
+  Sql("INSERT INTO " + Q(table_) + " (" + cols + ", _sluice_part, _sluice_attempt) SELECT " + cols +
+      ", 'p0', 1 FROM " + Q(table_) + " WHERE _sluice_part = 'p0'");
+  const std::string target = Target(table_);
+  for (int e : {1, 2}) {
+    Sql("INSERT INTO " + Q("_sluice_ledger") + " SELECT " + target + ", 'p0', 1, " +
+        std::to_string(e) + ", 40, 's', 1, now()");
+  }
+  EXPECT_EQ(Count(Q(table_)), 80);
+  auto sink = MakeSink("");
+  ASSERT_TRUE(sink.ok());
+  ASSERT_TRUE((*sink)->Open(all.schema()).ok());
+  auto w = (*sink)->NewWriter();
+  ASSERT_TRUE(w.ok());
+  auto r = (*w)->ApplyPart(Part("p0", 40), {all});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(*r, ApplyOutcome::kAlreadyApplied);
+  EXPECT_EQ(Count(Q(table_)), 40);
+  EXPECT_EQ(Count(Q(table_), "_sluice_attempt = 1"), 40);
+  ExpectTableEquals(Q(table_), all, "i64");
+  EXPECT_EQ(Count(Q("_sluice_ledger"),
+                  "target = " + target + " AND attempt = " + first + " AND event = 3"),
+            1);
+}
+
 // A table dropped and loaded again is a new table to the ledger: the parts
 // applied to the old one are applied again.
 TEST_F(ClickhouseSinkTest, ADroppedTableIsLoadedAgain) {
