@@ -437,9 +437,185 @@ void AppendRowBinaryString(std::string_view s, std::string* out) {
   out->append(s);
 }
 
+namespace {
+
+// NULLs: RowBinary gives them a flag byte, Native a null map and a default
+// value in the values (this).
+void AppendDefault(const ChColumnPlan& p, std::string* out) {
+  using Conv = ChColumnPlan::Conv;
+  switch (p.conv) {
+    case Conv::kInt:
+    case Conv::kDecimal: out->append(static_cast<size_t>(p.width), '\0'); return;
+    case Conv::kFloat32:
+    case Conv::kDate32:
+    case Conv::kDateTime: out->append(4, '\0'); return;
+    case Conv::kFloatWiden:
+    case Conv::kFloat64:
+    case Conv::kDateTime64: out->append(8, '\0'); return;
+    case Conv::kBytes:
+    case Conv::kText: out->push_back('\0'); return;  // empty string
+    case Conv::kFixed: out->append(static_cast<size_t>(p.target.fixed_size), '\0'); return;
+    case Conv::kUuid: out->append(16, '\0'); return;
+    case Conv::kDate: out->append(2, '\0'); return;
+  }
+}
+
+}  // namespace
+
+// One non-NULL value in its binary form (the same in RowBinary and in a
+// Native column). `row` is 1-based within the part, for messages.
+Status RowBinaryEncoder::AppendValue(const Column& col, const ChColumnPlan& p, int64_t r,
+                                     int64_t row, std::string* text, std::string* out) {
+  using Conv = ChColumnPlan::Conv;
+  auto fail = [&](const std::string& what) {
+    return Status::InvalidData("row " + std::to_string(row) + " column \"" + p.name + "\": " +
+                               what);
+  };
+  switch (p.conv) {
+    case Conv::kInt: {
+      const int128_t v = IntegerValue(col, r);
+      if (v < p.min_value || v > p.max_value) {
+        return fail("value " + Int128Text(v) + " is outside the range of ClickHouse " +
+                    p.target.text + " (" + RangeText(p) + ")");
+      }
+      AppendLE(v, p.width, out);
+      break;
+    }
+    case Conv::kFloat32: {
+      const float f = col.Value<float>(r);
+      out->append(reinterpret_cast<const char*>(&f), sizeof(f));
+      break;
+    }
+    case Conv::kFloatWiden: {
+      const double d = static_cast<double>(col.Value<float>(r));
+      out->append(reinterpret_cast<const char*>(&d), sizeof(d));
+      break;
+    }
+    case Conv::kFloat64: {
+      const double d = col.Value<double>(r);
+      out->append(reinterpret_cast<const char*>(&d), sizeof(d));
+      break;
+    }
+    case Conv::kDecimal: {
+      const int128_t unscaled =
+          col.type.id == TypeId::kDecimal ? col.DecimalValue(r) : IntegerValue(col, r);
+      // |unscaled| < 10^38 and factor <= 10^38: compare before multiplying.
+      const int128_t limit = p.max_value / p.factor;
+      if (unscaled > limit || unscaled < -limit) {
+        return fail(
+            "value " +
+            FormatDecimal(unscaled, col.type.id == TypeId::kDecimal ? col.type.scale : 0) +
+            " does not fit ClickHouse " + p.target.text);
+      }
+      AppendLE(unscaled * p.factor, p.width, out);
+      break;
+    }
+    case Conv::kBytes:
+      AppendRowBinaryString(col.StringValue(r), out);
+      break;
+    case Conv::kFixed: {
+      const size_t n = static_cast<size_t>(p.target.fixed_size);
+      std::string_view v =
+          col.type.id == TypeId::kUuid
+              ? std::string_view(reinterpret_cast<const char*>(col.FixedBytes(r, 16)), 16)
+              : col.StringValue(r);
+      if (v.size() > n) {
+        return fail(std::to_string(v.size()) + " bytes do not fit ClickHouse " + p.target.text);
+      }
+      out->append(v);
+      out->append(n - v.size(), '\0');
+      break;
+    }
+    case Conv::kText:
+      text->clear();
+      AppendChText(col, r, text);
+      AppendRowBinaryString(*text, out);
+      break;
+    case Conv::kUuid: {
+      // ClickHouse keeps a UUID as two UInt64 halves, the first 8 bytes
+      // of the text form first, each little-endian: each half is
+      // byte-reversed in place (what 18.16 sends for
+      // 00112233-4455-6677-8899-aabbccddeeff: 77 66 .. 00 ff ee .. 88).
+      const uint8_t* b = col.FixedBytes(r, 16);
+      char buf[16];
+      for (int i = 0; i < 8; ++i) {
+        buf[i] = static_cast<char>(b[7 - i]);
+        buf[8 + i] = static_cast<char>(b[15 - i]);
+      }
+      out->append(buf, 16);
+      break;
+    }
+    case Conv::kDate: {
+      const int32_t d = col.Value<int32_t>(r);
+      if (d < 0 || d > p.ranges.date_max) {
+        return fail("date " + DateText(d) + " is outside ClickHouse Date's range 1970-01-01.." +
+                    DateText(p.ranges.date_max) +
+                    " (store dates as days or text: dates=days|string)");
+      }
+      const auto v = static_cast<uint16_t>(d);
+      out->append(reinterpret_cast<const char*>(&v), 2);
+      break;
+    }
+    case Conv::kDate32: {
+      const int32_t d = col.Value<int32_t>(r);
+      if (d < p.ranges.date32_min || d > p.ranges.date32_max) {
+        return fail("date " + DateText(d) + " is outside ClickHouse Date32's range " +
+                    DateText(p.ranges.date32_min) + ".." + DateText(p.ranges.date32_max) +
+                    " (store dates as days or text: dates=days|string)");
+      }
+      out->append(reinterpret_cast<const char*>(&d), 4);
+      break;
+    }
+    case Conv::kDateTime: {
+      const int64_t us = col.Value<int64_t>(r);
+      const int64_t secs = FloorDiv(us, kMicrosPerSecond);
+      if (secs * kMicrosPerSecond != us) {
+        return fail("timestamp " + TimestampText(us) +
+                    " has a fraction of a second, which ClickHouse DateTime cannot hold "
+                    "(timestamps=micros|string keep it)");
+      }
+      if (secs < 0 || secs > p.ranges.datetime_max) {
+        return fail("timestamp " + TimestampText(us) +
+                    " is outside ClickHouse DateTime's range 1970-01-01 " + "00:00:00.." +
+                    TimestampText(p.ranges.datetime_max * kMicrosPerSecond) +
+                    " (timestamps=micros|string hold any value)");
+      }
+      const auto v = static_cast<uint32_t>(secs);
+      out->append(reinterpret_cast<const char*>(&v), 4);
+      break;
+    }
+    case Conv::kDateTime64: {
+      const int64_t us = col.Value<int64_t>(r);
+      const int64_t secs = FloorDiv(us, kMicrosPerSecond);
+      if (secs < p.ranges.dt64_min_seconds || secs > p.ranges.dt64_max_seconds) {
+        return fail("timestamp " + TimestampText(us) +
+                    " is outside ClickHouse DateTime64's range " +
+                    TimestampText(p.ranges.dt64_min_seconds * kMicrosPerSecond) + ".." +
+                    TimestampText(p.ranges.dt64_max_seconds * kMicrosPerSecond) +
+                    " (timestamps=micros|string hold any value)");
+      }
+      int128_t ticks = us;
+      if (p.target.precision >= 6) {
+        ticks *= p.factor;
+        if (ticks > INT64_MAX || ticks < INT64_MIN) {
+          return fail("timestamp " + TimestampText(us) + " does not fit ClickHouse " +
+                      p.target.text);
+        }
+      } else if (us % static_cast<int64_t>(p.factor) != 0) {
+        return fail("timestamp " + TimestampText(us) +
+                    " has more sub-second digits than ClickHouse " + p.target.text + " holds");
+      } else {
+        ticks = us / static_cast<int64_t>(p.factor);
+      }
+      AppendLE(ticks, 8, out);
+      break;
+    }
+  }
+  return Status::OK();
+}
+
 Status RowBinaryEncoder::Append(const RecordBatch& batch, int64_t first_row,
                                 std::string_view suffix, std::string* out) const {
-  using Conv = ChColumnPlan::Conv;
   if (static_cast<size_t>(batch.num_columns()) != plans_.size()) {
     return Status::Internal("RowBinary encoder: batch has " + std::to_string(batch.num_columns()) +
                             " columns, the plan " + std::to_string(plans_.size()));
@@ -450,160 +626,73 @@ Status RowBinaryEncoder::Append(const RecordBatch& batch, int64_t first_row,
     for (int c = 0; c < ncols; ++c) {
       const Column& col = batch.column(c);
       const ChColumnPlan& p = plans_[static_cast<size_t>(c)];
-      auto fail = [&](const std::string& what) {
-        return Status::InvalidData("row " + std::to_string(first_row + r) + " column \"" + p.name +
-                                   "\": " + what);
-      };
       if (col.IsNull(r)) {
         if (!p.target.nullable) {
-          return fail("NULL, but the ClickHouse column is " + p.target.text + " (not Nullable)");
+          return Status::InvalidData("row " + std::to_string(first_row + r) + " column \"" +
+                                     p.name + "\": NULL, but the ClickHouse column is " +
+                                     p.target.text + " (not Nullable)");
         }
         out->push_back('\x01');
         continue;
       }
       if (p.target.nullable) out->push_back('\x00');
-      switch (p.conv) {
-        case Conv::kInt: {
-          const int128_t v = IntegerValue(col, r);
-          if (v < p.min_value || v > p.max_value) {
-            return fail("value " + Int128Text(v) + " is outside the range of ClickHouse " +
-                        p.target.text + " (" + RangeText(p) + ")");
-          }
-          AppendLE(v, p.width, out);
-          break;
-        }
-        case Conv::kFloat32: {
-          const float f = col.Value<float>(r);
-          out->append(reinterpret_cast<const char*>(&f), sizeof(f));
-          break;
-        }
-        case Conv::kFloatWiden: {
-          const double d = static_cast<double>(col.Value<float>(r));
-          out->append(reinterpret_cast<const char*>(&d), sizeof(d));
-          break;
-        }
-        case Conv::kFloat64: {
-          const double d = col.Value<double>(r);
-          out->append(reinterpret_cast<const char*>(&d), sizeof(d));
-          break;
-        }
-        case Conv::kDecimal: {
-          const int128_t unscaled =
-              col.type.id == TypeId::kDecimal ? col.DecimalValue(r) : IntegerValue(col, r);
-          // |unscaled| < 10^38 and factor <= 10^38: compare before multiplying.
-          const int128_t limit = p.max_value / p.factor;
-          if (unscaled > limit || unscaled < -limit) {
-            return fail(
-                "value " +
-                FormatDecimal(unscaled, col.type.id == TypeId::kDecimal ? col.type.scale : 0) +
-                " does not fit ClickHouse " + p.target.text);
-          }
-          AppendLE(unscaled * p.factor, p.width, out);
-          break;
-        }
-        case Conv::kBytes:
-          AppendRowBinaryString(col.StringValue(r), out);
-          break;
-        case Conv::kFixed: {
-          const size_t n = static_cast<size_t>(p.target.fixed_size);
-          std::string_view v =
-              col.type.id == TypeId::kUuid
-                  ? std::string_view(reinterpret_cast<const char*>(col.FixedBytes(r, 16)), 16)
-                  : col.StringValue(r);
-          if (v.size() > n) {
-            return fail(std::to_string(v.size()) + " bytes do not fit ClickHouse " + p.target.text);
-          }
-          out->append(v);
-          out->append(n - v.size(), '\0');
-          break;
-        }
-        case Conv::kText:
-          text.clear();
-          AppendChText(col, r, &text);
-          AppendRowBinaryString(text, out);
-          break;
-        case Conv::kUuid: {
-          // ClickHouse keeps a UUID as two UInt64 halves, the first 8 bytes
-          // of the text form first, each little-endian: each half is
-          // byte-reversed in place (what 18.16 sends for
-          // 00112233-4455-6677-8899-aabbccddeeff: 77 66 .. 00 ff ee .. 88).
-          const uint8_t* b = col.FixedBytes(r, 16);
-          char buf[16];
-          for (int i = 0; i < 8; ++i) {
-            buf[i] = static_cast<char>(b[7 - i]);
-            buf[8 + i] = static_cast<char>(b[15 - i]);
-          }
-          out->append(buf, 16);
-          break;
-        }
-        case Conv::kDate: {
-          const int32_t d = col.Value<int32_t>(r);
-          if (d < 0 || d > p.ranges.date_max) {
-            return fail("date " + DateText(d) + " is outside ClickHouse Date's range 1970-01-01.." +
-                        DateText(p.ranges.date_max) +
-                        " (store dates as days or text: dates=days|string)");
-          }
-          const auto v = static_cast<uint16_t>(d);
-          out->append(reinterpret_cast<const char*>(&v), 2);
-          break;
-        }
-        case Conv::kDate32: {
-          const int32_t d = col.Value<int32_t>(r);
-          if (d < p.ranges.date32_min || d > p.ranges.date32_max) {
-            return fail("date " + DateText(d) + " is outside ClickHouse Date32's range " +
-                        DateText(p.ranges.date32_min) + ".." + DateText(p.ranges.date32_max) +
-                        " (store dates as days or text: dates=days|string)");
-          }
-          out->append(reinterpret_cast<const char*>(&d), 4);
-          break;
-        }
-        case Conv::kDateTime: {
-          const int64_t us = col.Value<int64_t>(r);
-          const int64_t secs = FloorDiv(us, kMicrosPerSecond);
-          if (secs * kMicrosPerSecond != us) {
-            return fail("timestamp " + TimestampText(us) +
-                        " has a fraction of a second, which ClickHouse DateTime cannot hold "
-                        "(timestamps=micros|string keep it)");
-          }
-          if (secs < 0 || secs > p.ranges.datetime_max) {
-            return fail("timestamp " + TimestampText(us) +
-                        " is outside ClickHouse DateTime's range 1970-01-01 " + "00:00:00.." +
-                        TimestampText(p.ranges.datetime_max * kMicrosPerSecond) +
-                        " (timestamps=micros|string hold any value)");
-          }
-          const auto v = static_cast<uint32_t>(secs);
-          out->append(reinterpret_cast<const char*>(&v), 4);
-          break;
-        }
-        case Conv::kDateTime64: {
-          const int64_t us = col.Value<int64_t>(r);
-          const int64_t secs = FloorDiv(us, kMicrosPerSecond);
-          if (secs < p.ranges.dt64_min_seconds || secs > p.ranges.dt64_max_seconds) {
-            return fail("timestamp " + TimestampText(us) +
-                        " is outside ClickHouse DateTime64's range " +
-                        TimestampText(p.ranges.dt64_min_seconds * kMicrosPerSecond) + ".." +
-                        TimestampText(p.ranges.dt64_max_seconds * kMicrosPerSecond) +
-                        " (timestamps=micros|string hold any value)");
-          }
-          int128_t ticks = us;
-          if (p.target.precision >= 6) {
-            ticks *= p.factor;
-            if (ticks > INT64_MAX || ticks < INT64_MIN) {
-              return fail("timestamp " + TimestampText(us) + " does not fit ClickHouse " +
-                          p.target.text);
-            }
-          } else if (us % static_cast<int64_t>(p.factor) != 0) {
-            return fail("timestamp " + TimestampText(us) +
-                        " has more sub-second digits than ClickHouse " + p.target.text + " holds");
-          } else {
-            ticks = us / static_cast<int64_t>(p.factor);
-          }
-          AppendLE(ticks, 8, out);
-          break;
-        }
-      }
+      SLUICE_RETURN_NOT_OK(AppendValue(col, p, r, first_row + r, &text, out));
     }
     out->append(suffix);
+  }
+  return Status::OK();
+}
+
+Status RowBinaryEncoder::AppendNativeBlock(const std::vector<RecordBatch>& batches,
+                                           const std::vector<NativeConstant>& hidden,
+                                           std::string* out) const {
+  int64_t rows = 0;
+  for (const RecordBatch& b : batches) {
+    if (static_cast<size_t>(b.num_columns()) != plans_.size()) {
+      return Status::Internal("Native encoder: batch has " + std::to_string(b.num_columns()) +
+                              " columns, the plan " + std::to_string(plans_.size()));
+    }
+    rows += b.num_rows();
+  }
+  AppendVarUInt(plans_.size() + hidden.size(), out);
+  AppendVarUInt(static_cast<uint64_t>(rows), out);
+  std::string text;
+  for (size_t c = 0; c < plans_.size(); ++c) {
+    const ChColumnPlan& p = plans_[c];
+    // The values as encoded (no LowCardinality: the server converts the
+    // block to the table's types, as it does RowBinary's values).
+    ChType wire = p.target;
+    wire.low_cardinality = false;
+    AppendRowBinaryString(p.name, out);
+    AppendRowBinaryString(ChTypeName(wire), out);
+    const int ci = static_cast<int>(c);
+    if (p.target.nullable) {  // the null map first: 1 = NULL
+      for (const RecordBatch& b : batches) {
+        const Column& col = b.column(ci);
+        for (int64_t r = 0; r < b.num_rows(); ++r) out->push_back(col.IsNull(r) ? '\x01' : '\x00');
+      }
+    }
+    int64_t row = 1;
+    for (const RecordBatch& b : batches) {
+      const Column& col = b.column(ci);
+      for (int64_t r = 0; r < b.num_rows(); ++r, ++row) {
+        if (col.IsNull(r)) {
+          if (!p.target.nullable) {
+            return Status::InvalidData("row " + std::to_string(row) + " column \"" + p.name +
+                                       "\": NULL, but the ClickHouse column is " + p.target.text +
+                                       " (not Nullable)");
+          }
+          AppendDefault(p, out);
+          continue;
+        }
+        SLUICE_RETURN_NOT_OK(AppendValue(col, p, r, row, &text, out));
+      }
+    }
+  }
+  for (const NativeConstant& h : hidden) {
+    AppendRowBinaryString(h.name, out);
+    AppendRowBinaryString(h.type, out);
+    for (int64_t r = 0; r < rows; ++r) out->append(h.value);
   }
   return Status::OK();
 }

@@ -69,11 +69,17 @@ struct SinkConfig {
   int writers = 4;
   bool gzip = true;
   int gzip_level = 1;
+  bool native = true;  // format=native (one Native block per part) or rowbinary
   ChMappingOptions mapping;
   int64_t settle_ms = 5000;
   int64_t mutation_timeout_ms = 600'000;
   std::string init_sql;  // a file of statements run at every Open (views, ...)
 };
+
+// 127.0.0.0/8, ::1 and localhost: the body never crosses a network.
+bool IsLoopbackHost(const std::string& host) {
+  return host == "localhost" || host == "::1" || host == "[::1]" || host.rfind("127.", 0) == 0;
+}
 
 // init_sql files are written by the user, but still read with a bound.
 constexpr int64_t kMaxInitSqlBytes = int64_t{1} << 20;
@@ -94,6 +100,7 @@ struct WritePlan {
   ChEndpoint endpoint;
   Dedup dedup = Dedup::kLedger;
   bool gzip = true;
+  bool native = true;
   int gzip_level = 1;
   std::string insert_sql;
   std::shared_ptr<const Schema> schema;
@@ -162,19 +169,30 @@ class ClickhouseSinkWriter final : public SinkWriter {
   }
 
  private:
-  // RowBinary (+ gzip) of the part; `attempt` != 0 appends the hidden columns.
+  // The part as one Native block or as RowBinary rows (+ gzip); `attempt`
+  // != 0 appends the hidden columns.
   Status Encode(const PartInfo& part, const std::vector<RecordBatch>& batches, uint64_t attempt,
                 const std::string& ctx) {
-    std::string suffix;
+    std::string part_value, attempt_value;
     if (attempt != 0) {
-      AppendRowBinaryString(part.part_id, &suffix);
-      suffix.append(reinterpret_cast<const char*>(&attempt), sizeof(attempt));
+      AppendRowBinaryString(part.part_id, &part_value);
+      attempt_value.assign(reinterpret_cast<const char*>(&attempt), sizeof(attempt));
     }
     raw_.clear();
-    int64_t first_row = 1;
-    for (const RecordBatch& b : batches) {
-      SLUICE_RETURN_NOT_OK_CTX(plan_->encoder->Append(b, first_row, suffix, &raw_), ctx);
-      first_row += b.num_rows();
+    if (plan_->native) {
+      std::vector<NativeConstant> hidden;
+      if (attempt != 0) {
+        hidden.push_back({kPartColumn, "String", std::move(part_value)});
+        hidden.push_back({kAttemptColumn, "UInt64", std::move(attempt_value)});
+      }
+      SLUICE_RETURN_NOT_OK_CTX(plan_->encoder->AppendNativeBlock(batches, hidden, &raw_), ctx);
+    } else {
+      const std::string suffix = part_value + attempt_value;
+      int64_t first_row = 1;
+      for (const RecordBatch& b : batches) {
+        SLUICE_RETURN_NOT_OK_CTX(plan_->encoder->Append(b, first_row, suffix, &raw_), ctx);
+        first_row += b.num_rows();
+      }
     }
     if (!plan_->gzip) return Status::OK();
     if (raw_.size() > 0xFFFFFFFFull)
@@ -483,7 +501,9 @@ class ClickhouseSink final : public Sink {
       cols += std::string(", ") + ChQuoteIdent(kPartColumn) + ", " + ChQuoteIdent(kAttemptColumn);
     }
     plan->encoder = std::make_shared<const RowBinaryEncoder>(std::move(plans));
-    plan->insert_sql = "INSERT INTO " + dest + " (" + cols + ") FORMAT RowBinary";
+    plan->native = cfg_.native;
+    plan->insert_sql =
+        "INSERT INTO " + dest + " (" + cols + ") FORMAT " + (cfg_.native ? "Native" : "RowBinary");
     plan->where = where_;
     plan->ledger.database = cfg_.endpoint.database;
     plan->ledger.table = dest_name;
@@ -1029,7 +1049,18 @@ const OptionSpecs& ClickhouseSinkOptionSpecs() {
       {"ledger", OptionType::kString, "_sluice_ledger",
        "dedup=ledger: the ledger table (in the URI's database)"},
       {"writers", OptionType::kInt, "4", "parallel HTTP connections applying parts"},
-      {"compression", OptionType::kEnum, "gzip", "request body compression", {"gzip", "none"}},
+      {"compression",
+       OptionType::kEnum,
+       "auto",
+       "request body compression; auto = none for a loopback host (there gzip only costs CPU on "
+       "both ends: two thirds of the client's), else gzip",
+       {"auto", "gzip", "none"}},
+      {"format",
+       OptionType::kEnum,
+       "native",
+       "insert format: native (one columnar block per part, as clickhouse-client sends) or "
+       "rowbinary",
+       {"native", "rowbinary"}},
       {"timestamps",
        OptionType::kEnum,
        "auto",
@@ -1100,7 +1131,10 @@ Result<std::unique_ptr<Sink>> MakeClickhouseSink(const Uri& uri, const Options& 
   if (writers < 1 || writers > 256)
     return Status::InvalidArgument("clickhouse sink: writers must be 1..256");
   cfg.writers = static_cast<int>(writers);
-  cfg.gzip = options.GetString("compression") == "gzip";
+  const std::string compression = options.GetString("compression");
+  cfg.gzip = compression == "gzip" ||
+             (compression == "auto" && !IsLoopbackHost(cfg.endpoint.host));
+  cfg.native = options.GetString("format") == "native";
   const std::string ts = options.GetString("timestamps");
   cfg.mapping.timestamps = ts == "datetime64" ? ChTimestampMode::kDateTime64
                            : ts == "datetime" ? ChTimestampMode::kDateTime
