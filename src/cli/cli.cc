@@ -167,6 +167,7 @@ Result<RunSetup> ParseRunFlags(const ParsedArgs& args) {
   auto& o = s.options;
   SLUICE_RETURN_NOT_OK(ParseWorkersFlag(args, &o.workers));
   SLUICE_RETURN_NOT_OK(ParsePartSizeFlag(args, &o.part_bytes));
+  o.part_bytes_explicit = args.Has("part-size");
   SLUICE_RETURN_NOT_OK(ParseCompressionFlag(args, &o.compression));
   if (args.Has("on-error")) {
     SLUICE_ASSIGN_OR_RETURN(o.on_error, pipeline::ParseErrorPolicy(args.Get("on-error")));

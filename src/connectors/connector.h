@@ -62,9 +62,21 @@ class Source {
   // Up to `max_splits` splits covering the whole source (at least one).
   virtual Result<std::vector<Split>> Plan(int max_splits) = 0;
   virtual Result<std::unique_ptr<SourceReader>> OpenSplit(const Split& split) = 0;
-  // Identifies what is read and from which snapshot, so that re-reading the
-  // same data yields the same part idempotency keys ("sqlite:/db?table=t#v42").
+  // Identifies what is read and from which snapshot or version
+  // ("postgres://h/db?table=t#xmax=1234"): a re-read gets the same
+  // fingerprint only while nothing it depends on moved. Export stream ids
+  // derive from it (one export run = one stream).
   virtual std::string Fingerprint() const = 0;
+  // What is read, without the snapshot or version ("postgres://h/db?table=t"):
+  // stays the same across re-reads of the same table, file or query even when
+  // the database or file changed. Part idempotency keys combine it with the
+  // part's number and a digest of its rows (part::ContentIdempotencyKey), so
+  // re-reading unchanged rows yields the same keys although the fingerprint
+  // moved (e.g. PostgreSQL's xmax after any write in the cluster). Distinct
+  // tables, files and queries have distinct identities (identical rows at the
+  // same position of two sources sharing one would count as one part).
+  // Valid after Open.
+  virtual std::string Identity() const { return Fingerprint(); }
   virtual std::optional<int64_t> EstimatedRows() const { return std::nullopt; }
   // Incremental reads: asks the source to return only rows whose column
   // `column` is >= `lower_bound` (canonical text of that column's type, see
@@ -191,6 +203,11 @@ class Sink {
   virtual Result<std::unique_ptr<SinkWriter>> NewWriter() = 0;
   // How many writers may apply parts at once (1 for a single output file).
   virtual int MaxWriters() const { return 1 << 16; }
+  // The chunk size `copy` uses when --part-size is not given (0: the
+  // runtime's default), for destinations with a high fixed cost per applied
+  // part (ClickHouse writes every INSERT as new data parts on disk). A
+  // function of the sink's options only: chunk ids depend on it.
+  virtual int64_t PreferredPartBytes() const { return 0; }
   // Makes the run's result visible (swap staged table, rename file). Idempotent.
   virtual Status Commit() = 0;
   virtual Status Close() { return Status::OK(); }

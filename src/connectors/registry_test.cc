@@ -261,6 +261,9 @@ TEST(Parts, SourceReadsTheDirectoryAsATable) {
   auto again = Registry::Global().MakeSource("parts://" + tmp.path());
   ASSERT_TRUE((*again)->Open(SourceOptions{}).ok());
   EXPECT_NE((*again)->Fingerprint(), fp);
+  // ... but the same identity: part keys of unchanged rows stay.
+  EXPECT_EQ((*again)->Identity(), (*source)->Identity());
+  EXPECT_EQ(fp.rfind((*source)->Identity() + "#", 0), 0u) << fp;
 }
 
 // ---------------------------------------------------------------------------

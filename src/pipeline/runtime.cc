@@ -411,7 +411,11 @@ Status ExportStages(Source* source, PartPublisher* publisher, const RunOptions& 
   opened->publisher = true;
   std::shared_ptr<const Schema> schema = source->schema();
   if (schema == nullptr) return Status::Internal("source has no schema after Open");
+  // The fingerprint names this run's snapshot (one export = one stream);
+  // part keys rest on the identity and each part's rows instead, so that a
+  // re-export of unchanged rows gets the same keys after the snapshot moved.
   const std::string fingerprint = source->Fingerprint();
+  const std::string identity = source->Identity();
   const std::string stream_id = StreamIdFor(fingerprint);
   // One stream per export: splits are read in order so that part numbers —
   // and hence idempotency keys — mean the same rows on every re-export.
@@ -525,6 +529,14 @@ Status ExportStages(Source* source, PartPublisher* publisher, const RunOptions& 
         header.source_fingerprint = fingerprint;
         header.position_start = chunk->position_start;
         header.position_end = chunk->position_end;
+        // Same rows at the same position → same key; changed (or shifted)
+        // rows → a new key, applied by the importer.
+        auto key = part::ContentIdempotencyKey(identity, *schema, chunk->batches, chunk->number);
+        if (!key.ok()) {
+          return control->Fail(
+              key.status().WithContext("keying part " + std::to_string(chunk->number)));
+        }
+        header.idempotency_key = std::move(*key);
         auto bytes = part::EncodePart(&header, *schema, chunk->batches, encode_options);
         if (!bytes.ok()) {
           return control->Fail(
@@ -1024,14 +1036,19 @@ class Importer {
 // Copy: R split readers cut batches into chunks → N workers apply them.
 
 struct CopyChunk {
-  PartInfo info;
+  PartInfo info;                   // part_id: set by the copy worker that applies it
   std::string source_fingerprint;  // of the split, for the reject copy's header
+  std::string key_base;            // the split's identity, for the chunk's key
   Chunk chunk;
 };
 
 Status CopyStages(Source* source, Sink* sink, const RunOptions& options, RunControl* control,
                   Counters* counters, SkipLog* skips, int* workers_used, Opened* opened,
                   StateSession* session, RunStats* stats) {
+  // Chunk size: --part-size, else the sink's preference, else the default.
+  const int64_t part_bytes = !options.part_bytes_explicit && sink->PreferredPartBytes() > 0
+                                 ? sink->PreferredPartBytes()
+                                 : options.part_bytes;
   SourceOptions source_options;
   source_options.batch_rows = options.batch_rows;
   SLUICE_RETURN_NOT_OK_CTX(source->Open(source_options), "opening source");
@@ -1042,8 +1059,10 @@ Status CopyStages(Source* source, Sink* sink, const RunOptions& options, RunCont
   opened->sink = true;
   SLUICE_RETURN_NOT_OK(session->Begin(sink));
   std::string fingerprint = source->Fingerprint();
-
-  // Incremental: the window to read, and the rows to drop on the way.
+  // Chunk ids rest on the identity and the chunk's rows (as export part
+  // keys): a killed copy re-run after the snapshot moved (PostgreSQL's xmax
+  // after any write in the cluster) still finds the chunks it applied.
+  std::string identity = source->Identity();
   std::unique_ptr<IncrementalTracker> tracker;
   if (options.state != nullptr && options.state->incremental) {
     const IncrementalOptions& inc = *options.state->incremental;
@@ -1060,9 +1079,11 @@ Status CopyStages(Source* source, Sink* sink, const RunOptions& options, RunCont
                         << (pushed ? "" : "; the source cannot filter, rows are filtered here");
       // Chunk ids of different windows must differ.
       fingerprint += "#since=" + *lower;
+      identity += "#since=" + *lower;
     } else {
       SLUICE_LOG(kInfo) << "incremental stream '" << inc.stream << "': first run, reading everything";
       fingerprint += "#since=start";
+      identity += "#since=start";
     }
   }
   // With the state in the sink's database, the run's last chunk is held
@@ -1083,10 +1104,10 @@ Status CopyStages(Source* source, Sink* sink, const RunOptions& options, RunCont
   const int readers = std::max(1, std::min(workers, static_cast<int>(splits.size())));
   *workers_used = writers;
   SLUICE_LOG(kInfo) << "copy: " << splits.size() << " split(s), " << readers << " reader(s), "
-                    << writers << " writer(s), chunks of up to " << options.part_bytes << " bytes";
+                    << writers << " writer(s), chunks of up to " << part_bytes << " bytes";
 
   const int depth = std::max(options.queue_depth, writers + 1);
-  BoundedQueue<CopyChunk> chunks(depth, options.part_bytes * depth);
+  BoundedQueue<CopyChunk> chunks(depth, part_bytes * depth);
   control->OnStop([&] { chunks.Cancel(); });
   StopHandlerScope stop_scope(control);
   std::atomic<size_t> next_split{0};
@@ -1095,12 +1116,15 @@ Status CopyStages(Source* source, Sink* sink, const RunOptions& options, RunCont
   // Reads one split into chunks; false when the run stopped or failed.
   auto read_split = [&](size_t i) -> bool {
     const Split& split = splits[i];
-    // Chunk ids derive from the split's bounds and the chunk's number in the
-    // split: a re-run with the same plan and part size produces the same
-    // ids, so the sink ledger skips what a killed run applied.
-    const std::string split_fp = fingerprint + "#split " + std::to_string(i + 1) + "/" +
-                                 std::to_string(splits.size()) + " [" + split.start + ", " +
-                                 split.end + ")";
+    // Chunk ids derive from the split's bounds, the chunk's number in the
+    // split and its rows: a re-run with the same plan and part size over the
+    // same rows produces the same ids, so the sink ledger skips what a killed
+    // run applied.
+    const std::string split_name = "#split " + std::to_string(i + 1) + "/" +
+                                   std::to_string(splits.size()) + " [" + split.start + ", " +
+                                   split.end + ")";
+    const std::string split_fp = fingerprint + split_name;
+    const std::string split_identity = identity + split_name;
     const std::string stream_id = StreamIdFor(split_fp);
     const std::string where = "reading source split " + std::to_string(split.index) +
                               (split.description.empty() ? "" : " (" + split.description + ")");
@@ -1109,16 +1133,16 @@ Status CopyStages(Source* source, Sink* sink, const RunOptions& options, RunCont
       control->Fail(reader.status().WithContext(where));
       return false;
     }
-    Chunker chunker(options.part_bytes);
+    Chunker chunker(part_bytes);
     std::vector<Chunk> ready;
     auto forward = [&] {
       for (auto& c : ready) {
         CopyChunk item;
         item.info.part_number = c.number;
         item.info.stream_id = stream_id;
-        item.info.part_id = part::IdempotencyKey(split_fp, c.number);
         item.info.rows = c.rows;
         item.source_fingerprint = split_fp;
+        item.key_base = split_identity;
         const int64_t weight = c.bytes;
         item.chunk = std::move(c);
         if (!chunks.Push(std::move(item), weight)) return false;
@@ -1174,6 +1198,15 @@ Status CopyStages(Source* source, Sink* sink, const RunOptions& options, RunCont
       }
       while (auto item = chunks.Pop()) {
         if (control->stopped()) return;
+        // Keyed here, on the writers, rather than on the (often single)
+        // reader thread: the digest reads every value once.
+        auto key = part::ContentIdempotencyKey(item->key_base, *schema, item->chunk.batches,
+                                               item->info.part_number);
+        if (!key.ok()) {
+          return control->Fail(key.status().WithContext(
+              who + ": keying chunk " + PartNumberName(item->info.stream_id, item->info.part_number)));
+        }
+        item->info.part_id = std::move(*key);
         if (hold_last) {
           // Keep the newest chunk back; apply the one kept before it.
           std::lock_guard<std::mutex> lock(held_mu);

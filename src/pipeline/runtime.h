@@ -75,6 +75,9 @@ struct RunOptions {
   int workers = 0;
   // Target uncompressed size of a part (export) or of a copy chunk.
   int64_t part_bytes = part::kDefaultTargetPartBytes;
+  // part_bytes was given by the user (--part-size); otherwise copy takes the
+  // sink's PreferredPartBytes() when it has one.
+  bool part_bytes_explicit = false;
   part::Compression compression = part::Compression::kZstd;
   int compression_level = 1;
   // Rows per batch requested from sources.

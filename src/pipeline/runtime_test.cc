@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <filesystem>
 #include <fstream>
@@ -236,6 +237,7 @@ TEST(Export, GenToDirectoryIsOneCompleteStreamWithExactRows) {
   ASSERT_GT(decoded.size(), 3u);
   std::vector<part::PartHeader> headers;
   std::vector<RecordBatch> batches;
+  std::set<std::string> keys;
   int64_t data_parts = 0, end_parts = 0;
   for (auto& p : decoded) {
     headers.push_back(p.header);
@@ -244,12 +246,13 @@ TEST(Export, GenToDirectoryIsOneCompleteStreamWithExactRows) {
       EXPECT_EQ(p.header.total_rows, 50000);
     } else {
       ++data_parts;
-      EXPECT_EQ(p.header.idempotency_key,
-                part::IdempotencyKey(p.header.source_fingerprint, p.header.part_number));
+      EXPECT_EQ(p.header.idempotency_key.size(), 32u);
+      keys.insert(p.header.idempotency_key);
     }
     batches.insert(batches.end(), p.batches.begin(), p.batches.end());
   }
   EXPECT_EQ(end_parts, 1);
+  EXPECT_EQ(static_cast<int64_t>(keys.size()), data_parts);  // one key per part
   EXPECT_TRUE(part::ValidateStream(headers, "export").ok());
   ExpectExactlyGenRows(batches, gen::GenSchema::kMixed, 1, 50000);
   EXPECT_EQ(stats.rows, 50000);
@@ -274,6 +277,208 @@ TEST(Export, ReExportGivesTheSameIdempotencyKeys) {
     return out;
   };
   EXPECT_EQ(keys(tmp.sub("a")), keys(tmp.sub("b")));
+}
+
+// ---------------------------------------------------------------------------
+// Content-derived part keys: a table held in memory whose fingerprint moves
+// on every Open (like PostgreSQL's xmax after any write in the cluster)
+// while its identity stays.
+
+struct MemoryTable {
+  std::shared_ptr<const Schema> schema;
+  std::vector<RecordBatch> batches;  // handed out one per Next()
+  int opens = 0;
+};
+
+class MemoryTableReader final : public SourceReader {
+ public:
+  explicit MemoryTableReader(const MemoryTable* table) : table_(table) {}
+  Result<std::optional<RecordBatch>> Next() override {
+    if (next_ >= table_->batches.size()) return std::optional<RecordBatch>();
+    return std::optional<RecordBatch>(table_->batches[next_++]);
+  }
+  std::string position() const override { return std::to_string(next_); }
+
+ private:
+  const MemoryTable* table_;
+  size_t next_ = 0;
+};
+
+class MemoryTableSource final : public Source {
+ public:
+  explicit MemoryTableSource(MemoryTable* table) : table_(table) {}
+  Status Open(const SourceOptions&) override {
+    snapshot_ = ++table_->opens;
+    return Status::OK();
+  }
+  std::shared_ptr<const Schema> schema() const override { return table_->schema; }
+  Result<std::vector<Split>> Plan(int) override { return std::vector<Split>{Split{}}; }
+  Result<std::unique_ptr<SourceReader>> OpenSplit(const Split&) override {
+    return std::unique_ptr<SourceReader>(std::make_unique<MemoryTableReader>(table_));
+  }
+  std::string Fingerprint() const override {
+    return "mem://t#snapshot=" + std::to_string(snapshot_);
+  }
+  std::string Identity() const override { return "mem://t"; }
+
+ private:
+  MemoryTable* table_;
+  int snapshot_ = 0;
+};
+
+// `rows` gen rows (fixed-width schema: every row has the same byte size, so
+// changing a value never moves a part boundary) in batches of 1000.
+MemoryTable GenTable(int64_t rows) {
+  MemoryTable t;
+  t.schema = gen::SchemaOf(gen::GenSchema::kFixed);
+  for (int64_t r = 0; r < rows; r += 1000) {
+    t.batches.push_back(gen::GenerateRows(gen::GenSchema::kFixed, 4, r, std::min<int64_t>(1000, rows - r)));
+  }
+  return t;
+}
+
+// Row `row` of the table with its first (int64 id) column set to `id`.
+void SetId(MemoryTable* t, int64_t row, int64_t id) {
+  RecordBatch& b = t->batches.at(static_cast<size_t>(row / 1000));
+  std::vector<Column> cols = b.columns();
+  auto values = Buffer::Allocate(cols[0].values->size());
+  std::memcpy(values->mutable_data(), cols[0].values->data(),
+              static_cast<size_t>(cols[0].values->size()));
+  std::memcpy(values->mutable_data() + (row % 1000) * 8, &id, 8);
+  cols[0].values = values;
+  b = RecordBatch(b.schema(), b.num_rows(), std::move(cols));
+}
+
+struct ExportedKeys {
+  std::string stream_id;
+  std::map<int64_t, std::string> keys;  // part number -> idempotency key
+};
+
+ExportedKeys ExportKeys(MemoryTable* table, const std::string& dir) {
+  MemoryTableSource source(table);
+  auto publisher = DirPublisher(dir);
+  RunStats stats;
+  Status st = RunExport(&source, publisher.get(), SmallParts(3), &stats);
+  EXPECT_TRUE(st.ok()) << st.ToString();
+  ExportedKeys out;
+  for (auto& p : DecodeDir(dir)) {
+    if (p.header.kind == part::PartKind::kEnd) continue;
+    out.stream_id = p.header.stream_id;
+    out.keys[p.header.part_number] = p.header.idempotency_key;
+  }
+  return out;
+}
+
+TEST(ExportKeys, ReExportAfterTheSnapshotMovedGivesTheSameKeys) {
+  TempDir tmp;
+  MemoryTable table = GenTable(30000);
+  ExportedKeys a = ExportKeys(&table, tmp.sub("a"));
+  ExportedKeys b = ExportKeys(&table, tmp.sub("b"));
+  ASSERT_GT(a.keys.size(), 3u);
+  EXPECT_NE(a.stream_id, b.stream_id);  // another snapshot: another stream
+  EXPECT_EQ(a.keys, b.keys);            // the same rows: the same keys
+  std::set<std::string> distinct;
+  for (auto& [n, k] : a.keys) distinct.insert(k);
+  EXPECT_EQ(distinct.size(), a.keys.size());
+}
+
+TEST(ExportKeys, AChangedRowChangesTheKeyOfItsPartOnly) {
+  TempDir tmp;
+  MemoryTable table = GenTable(30000);
+  ExportedKeys before = ExportKeys(&table, tmp.sub("a"));
+  SetId(&table, 17321, -5);
+  ExportedKeys after = ExportKeys(&table, tmp.sub("b"));
+  ASSERT_EQ(before.keys.size(), after.keys.size());
+  // The part holding row 17321: parts are whole batches of 1000 rows here.
+  int64_t changed_part = 0, first_row = 0;
+  for (auto& p : DecodeDir(tmp.sub("b"))) {
+    if (p.header.kind == part::PartKind::kEnd) continue;
+    const int64_t first = p.batches.at(0).column(0).Value<int64_t>(0);
+    if (first <= 17321 && 17321 < first + p.header.rows) {
+      changed_part = p.header.part_number;
+      first_row = first;
+    }
+  }
+  ASSERT_GT(changed_part, 0);
+  EXPECT_LE(first_row, 17321);
+  for (auto& [n, key] : before.keys) {
+    if (n == changed_part) {
+      EXPECT_NE(key, after.keys[n]) << "part " << n;
+    } else {
+      EXPECT_EQ(key, after.keys[n]) << "part " << n;
+    }
+  }
+}
+
+TEST(ExportKeys, IdenticalPartsAtDifferentPositionsKeepDistinctKeys) {
+  TempDir tmp;
+  // 20 copies of one 1000-row batch: many parts with identical rows.
+  MemoryTable table;
+  table.schema = gen::SchemaOf(gen::GenSchema::kFixed);
+  RecordBatch same = gen::GenerateRows(gen::GenSchema::kFixed, 4, 0, 1000);
+  for (int i = 0; i < 20; ++i) table.batches.push_back(same);
+  const std::string dir = tmp.sub("out");
+  ExportedKeys exported = ExportKeys(&table, dir);
+  ASSERT_GT(exported.keys.size(), 3u);
+  std::set<std::string> distinct;
+  for (auto& [n, k] : exported.keys) distinct.insert(k);
+  EXPECT_EQ(distinct.size(), exported.keys.size());
+  // ... so an importer applies every one of them: no row is lost.
+  auto store = std::make_shared<MemoryStore>();
+  MemorySink sink(store);
+  auto sub = DirSubscriber(dir);
+  RunStats stats;
+  ASSERT_TRUE(RunImport(sub.get(), &sink, SmallParts(2), &stats).ok()) << stats.error;
+  EXPECT_EQ(stats.rows, 20000);
+  EXPECT_EQ(store->ledger_rows(), 20000);
+}
+
+TEST(ExportKeys, TwoExportsAcrossASnapshotMoveAreImportedOnce) {
+  TempDir tmp;
+  MemoryTable table = GenTable(30000);
+  ExportedKeys first = ExportKeys(&table, tmp.sub("a"));
+  ExportedKeys second = ExportKeys(&table, tmp.sub("b"));
+  ASSERT_NE(first.stream_id, second.stream_id);
+  // Both streams in one directory, as two exports to the same target leave them.
+  const std::string dir = tmp.sub("out");
+  fs::create_directories(dir);
+  for (const char* from : {"a", "b"}) {
+    for (const auto& e : fs::directory_iterator(tmp.sub(from))) {
+      fs::copy_file(e.path(), fs::path(dir) / e.path().filename());
+    }
+  }
+  auto store = std::make_shared<MemoryStore>();
+  MemorySink sink(store);
+  auto sub = DirSubscriber(dir);
+  RunStats stats;
+  ASSERT_TRUE(RunImport(sub.get(), &sink, SmallParts(3), &stats).ok()) << stats.error;
+  EXPECT_EQ(stats.rows, 30000);
+  EXPECT_EQ(stats.duplicate_rows, 30000);
+  EXPECT_EQ(stats.incomplete_streams, 0);
+  ExpectExactlyGenRows(store->all_batches(), gen::GenSchema::kFixed, 4, 30000);
+}
+
+TEST(CopyKeys, AKilledCopyRerunAfterTheSnapshotMovedSkipsWhatItApplied) {
+  MemoryTable table = GenTable(30000);
+  auto store = std::make_shared<MemoryStore>();
+  {
+    MemoryTableSource source(&table);
+    MemorySink sink(store);
+    RunStats stats;
+    ASSERT_TRUE(RunCopy(&source, &sink, SmallParts(2), &stats).ok()) << stats.error;
+    EXPECT_EQ(stats.rows, 30000);
+  }
+  const size_t applied = store->ledger.size();
+  SetId(&table, 29999, -1);  // the last part changes, the others do not
+  {
+    MemoryTableSource source(&table);  // another snapshot
+    MemorySink sink(store);
+    RunStats stats;
+    ASSERT_TRUE(RunCopy(&source, &sink, SmallParts(2), &stats).ok()) << stats.error;
+    EXPECT_EQ(stats.duplicates, static_cast<int64_t>(applied) - 1);
+    EXPECT_EQ(stats.parts, 1);
+    EXPECT_EQ(store->ledger.size(), applied + 1);
+  }
 }
 
 // Source and publisher instrumented to observe streaming and memory bounds.

@@ -174,11 +174,15 @@ Result<FileStat> StatRegularFile(const std::string& path) {
   return out;
 }
 
-std::string FileFingerprint(const std::string& path, const FileStat& st) {
+std::string FileIdentity(const std::string& path) {
   std::error_code ec;
   const fs::path abs = fs::absolute(path, ec);
-  return "file://" + (ec ? path : abs.lexically_normal().string()) + "#size=" +
-         std::to_string(st.size) + ",mtime=" + std::to_string(st.mtime_ns);
+  return "file://" + (ec ? path : abs.lexically_normal().string());
+}
+
+std::string FileFingerprint(const std::string& path, const FileStat& st) {
+  return FileIdentity(path) + "#size=" + std::to_string(st.size) +
+         ",mtime=" + std::to_string(st.mtime_ns);
 }
 
 Status EnsureParentDirectory(const std::string& path) {

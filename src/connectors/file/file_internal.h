@@ -38,9 +38,12 @@ struct FileStat {
 };
 Result<FileStat> StatRegularFile(const std::string& path);
 
-// "file://<absolute path>#size=<bytes>,mtime=<ns>": the same file content
-// read twice gives the same part ids; touching or rewriting the file changes them.
+// "file://<absolute path>#size=<bytes>,mtime=<ns>": names the file's version
+// (export stream ids). Part ids use FileIdentity and the rows themselves, so a
+// touched or rewritten file with the same rows keeps them.
 std::string FileFingerprint(const std::string& path, const FileStat& st);
+// "file:///abs/path": the fingerprint without size and mtime (Source::Identity).
+std::string FileIdentity(const std::string& path);
 
 // Creates the directories above `path` when missing.
 Status EnsureParentDirectory(const std::string& path);

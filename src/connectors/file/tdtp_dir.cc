@@ -204,8 +204,9 @@ class TdtpDirSource final : public Source {
     }
     std::error_code ec;
     const fs::path abs = fs::absolute(config_.dir, ec);
-    fingerprint_ = "tdtp-dir://" + (ec ? config_.dir : abs.lexically_normal().string()) + "?table=" +
-                   table + "#" + part::IdempotencyKey(listing, 0);
+    identity_ = "tdtp-dir://" + (ec ? config_.dir : abs.lexically_normal().string()) + "?table=" +
+                table;
+    fingerprint_ = identity_ + "#" + part::IdempotencyKey(listing, 0);
     SLUICE_ASSIGN_OR_RETURN(tdtp::Packet first, ReadOne(files_.front()));
     schema_ = first.schema;
     return Status::OK();
@@ -241,6 +242,7 @@ class TdtpDirSource final : public Source {
   }
 
   std::string Fingerprint() const override { return fingerprint_; }
+  std::string Identity() const override { return identity_; }
 
   // Reads and checks packet `i` (thread-safe: touches only immutable state).
   Result<BatchQueue> ReadPacketAt(size_t i) const {
@@ -270,6 +272,7 @@ class TdtpDirSource final : public Source {
   std::vector<PacketFile> files_;
   std::shared_ptr<const Schema> schema_;
   std::string fingerprint_;
+  std::string identity_;
 };
 
 Result<std::optional<RecordBatch>> TdtpDirReader::Next() {

@@ -300,7 +300,8 @@ class PartsSource final : public Source {
     std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(h));
     std::error_code ec;
     const fs::path abs = fs::absolute(dir_, ec);
-    fingerprint_ = "parts://" + (ec ? dir_ : abs.string()) + "#" + hex;
+    identity_ = "parts://" + (ec ? dir_ : abs.string());
+    fingerprint_ = identity_ + "#" + hex;
     return Status::OK();
   }
 
@@ -338,6 +339,7 @@ class PartsSource final : public Source {
   }
 
   std::string Fingerprint() const override { return fingerprint_; }
+  std::string Identity() const override { return identity_; }
 
  private:
   std::string dir_;
@@ -345,6 +347,7 @@ class PartsSource final : public Source {
   std::vector<std::string> files_;
   std::shared_ptr<const Schema> schema_;
   std::string fingerprint_;
+  std::string identity_;
 };
 
 // ---------------------------------------------------------------------------

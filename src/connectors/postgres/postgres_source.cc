@@ -296,11 +296,12 @@ class PostgresSource final : public Source {
     plan->schema = std::move(schema);
     plan_ = std::move(plan);
     // xmax of the snapshot: the next transaction id to be assigned. It moves
-    // whenever anything is written to the cluster and stays put otherwise,
-    // so an unchanged source re-reads with the same fingerprint.
-    fingerprint_ = "postgres://" + cfg_.endpoint.Display() +
-                   (cfg_.table.empty() ? "?query=" + cfg_.query : "?table=" + cfg_.table) +
-                   "#xmax=" + xmax;
+    // whenever anything is written anywhere in the cluster, so it only names
+    // the run's snapshot (stream ids); part keys use the identity and the
+    // rows themselves, which survive unrelated writes.
+    identity_ = "postgres://" + cfg_.endpoint.Display() +
+                (cfg_.table.empty() ? "?query=" + cfg_.query : "?table=" + cfg_.table);
+    fingerprint_ = identity_ + "#xmax=" + xmax;
     return Status::OK();
   }
 
@@ -405,8 +406,21 @@ class PostgresSource final : public Source {
     }
     for (size_t i = 0; i < conds.size(); ++i) where += (i ? " AND " : " WHERE ") + conds[i];
     SLUICE_ASSIGN_OR_RETURN(auto conn, PgConnection::Connect(cfg_.endpoint));
+    // Re-reading an unchanged table must return its rows in the same order
+    // (part idempotency keys digest each part's rows): a synchronized seq scan
+    // of a large table starts wherever another scan, or the previous one, was
+    // (pg_dump turns it off for the same reason), and COPY (query) may be
+    // planned as a parallel scan whose Gather interleaves workers at random.
+    // Both are off for table reads; a query keeps parallel plans (its own
+    // ORDER BY decides its order). The cost: a concurrent scan of the same
+    // table no longer shares our page reads, and a filtered split cannot use
+    // parallel workers (sluice's splits are the parallelism).
+    const std::string order_settings =
+        "; SET LOCAL synchronize_seqscans = off" +
+        std::string(cfg_.table.empty() ? "" : "; SET LOCAL max_parallel_workers_per_gather = 0");
     SLUICE_RETURN_NOT_OK(conn->Exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
-                                    "SET TRANSACTION SNAPSHOT " + PgQuoteLiteral(plan_->snapshot),
+                                    "SET TRANSACTION SNAPSHOT " + PgQuoteLiteral(plan_->snapshot) +
+                                        order_settings,
                                     "joining the export snapshot"));
     std::string sql = "COPY (SELECT " + plan_->select_list + " FROM " + plan_->from + where +
                       ") TO STDOUT (FORMAT binary)";
@@ -422,6 +436,7 @@ class PostgresSource final : public Source {
   }
 
   std::string Fingerprint() const override { return fingerprint_; }
+  std::string Identity() const override { return identity_; }
 
   Result<bool> SetLowerBound(const std::string& column, const std::string& lower_bound) override {
     if (!plan_) return Status::Internal("postgres source: SetLowerBound() before Open()");
@@ -454,6 +469,7 @@ class PostgresSource final : public Source {
   std::unique_ptr<PgConnection> coordinator_;
   std::shared_ptr<const ReadPlan> plan_;
   std::string fingerprint_;
+  std::string identity_;
   std::string table_oid_;
   std::string split_key_;  // quoted single-column integer primary key
   int pk_columns_ = 0;

@@ -326,6 +326,26 @@ TEST_F(PostgresTest, FingerprintStableUntilSomethingChanges) {
   EXPECT_NE(fp(), a);
 }
 
+TEST_F(PostgresTest, IdentityStaysWhenTheSnapshotMoves) {
+  Sql("DROP TABLE IF EXISTS t_id; CREATE TABLE t_id (id int4); INSERT INTO t_id VALUES (1)");
+  auto open = [&]() -> std::pair<std::string, std::string> {
+    auto src = Make("table=t_id");
+    EXPECT_TRUE(src.ok());
+    EXPECT_TRUE((*src)->Open(SourceOptions{}).ok());
+    return {(*src)->Fingerprint(), (*src)->Identity()};
+  };
+  const auto [fp, identity] = open();
+  EXPECT_NE(identity.find("t_id"), std::string::npos) << identity;
+  EXPECT_EQ(identity.find("xmax"), std::string::npos) << identity;
+  EXPECT_EQ(fp.rfind(identity + "#", 0), 0u) << fp;
+  // A write anywhere in the cluster moves xmax: a new fingerprint (stream),
+  // the same identity (part keys of unchanged rows).
+  Sql("SELECT txid_current()");
+  const auto [fp2, identity2] = open();
+  EXPECT_NE(fp2, fp);
+  EXPECT_EQ(identity2, identity);
+}
+
 TEST_F(PostgresTest, ValuesWithoutADecimalFormFail) {
   Sql("DROP TABLE IF EXISTS t_bad; CREATE TABLE t_bad (id int4, n numeric(10,2), nu numeric,"
       " dt date, ts timestamptz)");

@@ -504,6 +504,11 @@ class SqliteSource final : public Source {
     std::string what = cfg_.table.empty()
                            ? "query=" + (cfg_.query.size() <= 120 ? cfg_.query : "#" + HashHex(cfg_.query))
                            : "table=" + table_name_;
+    // The identity is what is read (file, table or query, and how); the
+    // fingerprint adds the content marker (row counts and rowid ranges).
+    identity_ = "sqlite:" + cfg_.path + "?" + what +
+                (cfg_.coerce ? "&on_conversion_error=null" : "") + "#" +
+                HashHex("v1|" + plan->select_sql);
     fingerprint_ = "sqlite:" + cfg_.path + "?" + what +
                    (cfg_.coerce ? "&on_conversion_error=null" : "") + "#" +
                    HashHex("v1|" + plan->select_sql + "|" + marker_);
@@ -590,6 +595,7 @@ class SqliteSource final : public Source {
   }
 
   std::string Fingerprint() const override { return fingerprint_; }
+  std::string Identity() const override { return identity_; }
 
   std::optional<int64_t> EstimatedRows() const override {
     if (row_count_ < 0) return std::nullopt;
@@ -978,6 +984,7 @@ class SqliteSource final : public Source {
   int64_t row_count_ = -1;
   int64_t min_rowid_ = 0, max_rowid_ = 0;
   std::string fingerprint_;
+  std::string identity_;
   std::mutex mu_;
   std::vector<Prestarted> prestarted_;
 };

@@ -625,6 +625,9 @@ TEST_F(SqliteTest, SplitReadersShareOneSnapshot) {
   ASSERT_OK_AND_ASSIGN(auto src2, MakeSource({{"table", "t"}}));
   ASSERT_OK(src2->Open(SourceOptions()));
   EXPECT_NE(src2->Fingerprint(), fp);
+  // What is read did not change: neither does the identity part keys use.
+  EXPECT_EQ(src2->Identity(), src->Identity());
+  EXPECT_NE(src2->Identity(), src2->Fingerprint());
   EXPECT_EQ(src2->EstimatedRows(), std::optional<int64_t>(2000));
 }
 

@@ -55,10 +55,12 @@ struct PartHeader {
   // Opaque source positions (rowid, offset, LSN, ...) this part covers.
   std::string position_start;
   std::string position_end;
-  // Identifies the source snapshot; the idempotency key derives from it.
+  // Identifies the source snapshot (the stream id derives from it).
   std::string source_fingerprint;
-  // Deterministic per (source, part): IdempotencyKey(source_fingerprint, part_number).
-  // EncodePart computes it when empty and source_fingerprint is set.
+  // Deterministic per part content and position. Exports set it to
+  // ContentIdempotencyKey(source identity, rows, part_number); EncodePart
+  // computes IdempotencyKey(source_fingerprint, part_number) when it is empty
+  // and source_fingerprint is set.
   std::string idempotency_key;
   // UTC microseconds since the epoch; EncodePart uses the current time when 0.
   int64_t created_at_micros = 0;
@@ -120,6 +122,24 @@ Result<DecodedPart> DecodePartHeader(std::shared_ptr<Buffer> bytes,
 // Hex XXH3-128 of (source_fingerprint bytes ++ part_number as int64 LE): 32
 // lower-case hex digits, the same for every re-export of the same source part.
 std::string IdempotencyKey(std::string_view source_fingerprint, int64_t part_number);
+
+// Content digest of rows: 32 hex digits of XXH3-128 over a canonical byte
+// form of the values (docs/FORMAT.md, "Checksums and keys"). Depends only on
+// the schema's column names and types and on the rows' values in order: not
+// on how the rows are cut into batches, on bytes under NULL slots, or on
+// buffer offsets. Each batch must match `schema` (InvalidArgument otherwise).
+// Reads each value buffer once, in bulk where possible (several GB/s).
+Result<std::string> RowsDigest(const Schema& schema, const std::vector<RecordBatch>& batches);
+
+// The idempotency key of a part holding `batches` as part `part_number` of
+// a source whose stable identity (Source::Identity(): what is read, without
+// the snapshot) is `identity`:
+//   IdempotencyKey(identity + "#rows=" + RowsDigest(schema, batches), part_number).
+// The same rows at the same position of a re-read give the same key even
+// when the source's snapshot moved; changed rows give a different one.
+Result<std::string> ContentIdempotencyKey(std::string_view identity, const Schema& schema,
+                                          const std::vector<RecordBatch>& batches,
+                                          int64_t part_number);
 
 // XXH3-64 over the 16-byte records (part_number int64 LE, checksum uint64 LE)
 // of the data parts, sorted by part number. Order of `parts` does not matter.
