@@ -247,6 +247,30 @@ def test_errors_name_the_server_and_table(chdb, sqlite_sources):
 # SIGKILL mid-copy, then a re-run: exactly once, per key
 
 
+def test_copy_chunks_follow_the_sinks_part_size_unless_given(chdb):
+    """Each ClickHouse INSERT is new data parts on the server, so `copy` cuts
+    chunks of the sink's part_size (16 MiB by default) unless --part-size is
+    given: fewer, bigger INSERTs; the rows are the same either way."""
+    src = "gen:///?rows=120000&schema=mixed"
+
+    def parts(table, *extra):
+        r = run("copy", src, sink_uri(chdb, table), "--workers", "2", "--stats-json", "-", "-q",
+                *extra)
+        assert r.returncode == 0, r.stderr
+        st = json.loads(r.stdout)
+        assert st["rows"] == 120000, st
+        (n, distinct), = ch(f"SELECT count(), uniqExact(_sluice_part) FROM {ident(chdb)}.{ident(table)}")
+        assert int(n) == 120000, (table, n)
+        return int(distinct)
+
+    default = parts("by_default")
+    small = parts("by_flag", "--part-size", "256KiB")
+    option = parts("by_option_small", "--dst-opt", "part_size=256KiB")
+    assert default < small, (default, small)
+    assert option == small, (option, small)
+    assert checksum(chdb, "by_default") == checksum(chdb, "by_flag") == checksum(chdb, "by_option_small")
+
+
 def copy_args(src, dst, *extra):
     return [SLUICE, "copy", src, dst, "--part-size", KILL_PART_SIZE, "--progress", "never",
             "--workers", "4", *extra]

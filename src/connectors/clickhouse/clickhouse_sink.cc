@@ -70,6 +70,12 @@ struct SinkConfig {
   bool gzip = true;
   int gzip_level = 1;
   bool native = true;  // format=native (one Native block per part) or rowbinary
+  // copy's chunk size when --part-size is not given (PreferredPartBytes).
+  // Every INSERT creates data parts on disk (a directory, files per column)
+  // and, with the ledger, two ledger parts: on 18.16 with 1M lineitem rows,
+  // 2 MiB chunks cost the server 3.5 s of CPU, 16 MiB 1.6 s, 32 MiB 1.1 s;
+  // memory grows with it (about 8-12 chunks in flight: 150 MB at 16 MiB).
+  int64_t part_bytes = int64_t{16} << 20;
   ChMappingOptions mapping;
   int64_t settle_ms = 5000;
   int64_t mutation_timeout_ms = 600'000;
@@ -544,6 +550,7 @@ class ClickhouseSink final : public Sink {
   }
 
   int MaxWriters() const override { return cfg_.writers; }
+  int64_t PreferredPartBytes() const override { return cfg_.part_bytes; }
 
   Status Commit() override {
     if (!plan_) return Status::Internal(where_ + ": Commit before Open");
@@ -1055,6 +1062,9 @@ const OptionSpecs& ClickhouseSinkOptionSpecs() {
        "request body compression; auto = none for a loopback host (there gzip only costs CPU on "
        "both ends: two thirds of the client's), else gzip",
        {"auto", "gzip", "none"}},
+      {"part_size", OptionType::kSize, "16MiB",
+       "copy: rows per INSERT as uncompressed bytes when --part-size is not given (each INSERT "
+       "is new data parts on the server: small ones cost it far more than their rows)"},
       {"format",
        OptionType::kEnum,
        "native",
@@ -1135,6 +1145,9 @@ Result<std::unique_ptr<Sink>> MakeClickhouseSink(const Uri& uri, const Options& 
   cfg.gzip = compression == "gzip" ||
              (compression == "auto" && !IsLoopbackHost(cfg.endpoint.host));
   cfg.native = options.GetString("format") == "native";
+  cfg.part_bytes = options.GetSizeBytes("part_size");
+  if (cfg.part_bytes < 1024 || cfg.part_bytes > (int64_t{1} << 30))
+    return Status::InvalidArgument("clickhouse sink: part_size must be between 1KiB and 1GiB");
   const std::string ts = options.GetString("timestamps");
   cfg.mapping.timestamps = ts == "datetime64" ? ChTimestampMode::kDateTime64
                            : ts == "datetime" ? ChTimestampMode::kDateTime
