@@ -53,13 +53,6 @@ struct HeaderList {
   void Add(const char* h) { list = curl_slist_append(list, h); }
 };
 
-std::string Escape(CURL* curl, std::string_view s) {
-  char* e = curl_easy_escape(curl, s.data(), static_cast<int>(s.size()));
-  std::string out = e ? e : "";
-  curl_free(e);
-  return out;
-}
-
 bool IsAuthError(int code) {
   return code == ch_error::kUnknownUser || code == ch_error::kWrongPassword ||
          code == ch_error::kRequiredPassword || code == ch_error::kAuthenticationFailed;
@@ -116,9 +109,9 @@ std::string ChClient::Url(const ChRequest& request) const {
   std::string sep;
   auto add = [&](std::string_view k, std::string_view v) {
     url += sep;
-    url += Escape(curl, k);
+    url += ChUrlEscape(curl, k);
     url += '=';
-    url += Escape(curl, v);
+    url += ChUrlEscape(curl, v);
     sep = "&";
   };
   if (request.use_database) add("database", endpoint_.database);
@@ -181,22 +174,34 @@ Result<ChResponse> ChClient::ExecuteOnce(const ChRequest& request, std::string_v
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp.http_status);
   if (resp.http_status == 200) return resp;
 
-  const ChServerError err = ParseChException(resp.body);
+  return ChHttpError(endpoint_, where, resp.http_status, resp.body);
+}
+
+Status ChHttpError(const ChEndpoint& endpoint, const std::string& where, long http_status,
+                   std::string_view body) {
+  const ChServerError err = ParseChException(body);
   std::string msg = where + ": ";
   if (err.code != 0) msg += "server error " + std::to_string(err.code) + ": ";
-  msg += err.message + " (HTTP " + std::to_string(resp.http_status) + ")";
-  if (resp.http_status == 401 || resp.http_status == 403 || IsAuthError(err.code)) {
-    return Status::InvalidArgument(where + ": authentication failed for user '" + endpoint_.user +
+  msg += err.message + " (HTTP " + std::to_string(http_status) + ")";
+  if (http_status == 401 || http_status == 403 || IsAuthError(err.code)) {
+    return Status::InvalidArgument(where + ": authentication failed for user '" + endpoint.user +
                                    "': " + err.message);
   }
   if (err.code == ch_error::kUnknownTable || err.code == ch_error::kUnknownDatabase) {
     return Status::NotFound(msg);
   }
-  if (IsRetryableChError(err.code) || (err.code == 0 && resp.http_status >= 500)) {
+  if (IsRetryableChError(err.code) || (err.code == 0 && http_status >= 500)) {
     return Status::Retryable(msg);
   }
   if (IsRequestError(err.code)) return Status::InvalidArgument(msg);
   return Status::IOError(msg);
+}
+
+std::string ChUrlEscape(void* curl, std::string_view s) {
+  char* e = curl_easy_escape(curl, s.data(), static_cast<int>(s.size()));
+  std::string out = e ? e : "";
+  curl_free(e);
+  return out;
 }
 
 Result<ChResponse> ChClient::Execute(const ChRequest& request, std::string_view what) {

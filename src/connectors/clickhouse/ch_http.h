@@ -90,6 +90,18 @@ class ChClient {
   std::unique_ptr<void, void (*)(void*)> curl_{nullptr, nullptr};
 };
 
+// The Status of an answer other than HTTP 200 (`body`: the server's error
+// text), for requests and streamed queries alike: authentication (HTTP
+// 401/403, codes 192/193/194/516) -> InvalidArgument; unknown table or
+// database -> NotFound; retryable codes and 5xx without a code -> Retryable;
+// errors in the request itself -> InvalidArgument; else IOError. `where`
+// prefixes the message ("clickhouse host:port: what").
+Status ChHttpError(const ChEndpoint& endpoint, const std::string& where, long http_status,
+                   std::string_view body);
+
+// URL-escapes `s` with a CURL easy handle (curl.h's CURL is void).
+std::string ChUrlEscape(void* curl, std::string_view s);
+
 // Compresses `in` as a gzip stream (what `Content-Encoding: gzip` announces).
 Status GzipCompress(std::string_view in, int level, std::string* out);
 

@@ -12,36 +12,6 @@ using Clock = std::chrono::steady_clock;
 
 constexpr size_t kMaxErrorBody = 64 << 10;
 
-std::string Escape(CURL* curl, std::string_view s) {
-  char* e = curl_easy_escape(curl, s.data(), static_cast<int>(s.size()));
-  std::string out = e ? e : "";
-  curl_free(e);
-  return out;
-}
-
-bool IsAuthError(int code) {
-  return code == ch_error::kUnknownUser || code == ch_error::kWrongPassword ||
-         code == ch_error::kRequiredPassword || code == ch_error::kAuthenticationFailed;
-}
-
-// Errors in the request itself (the same request fails again): as ChClient.
-bool IsRequestError(int code) {
-  switch (code) {
-    case 16:   // NO_SUCH_COLUMN_IN_TABLE
-    case 36:   // BAD_ARGUMENTS
-    case 43:   // ILLEGAL_TYPE_OF_ARGUMENT
-    case 44:   // ILLEGAL_COLUMN
-    case 47:   // UNKNOWN_IDENTIFIER
-    case 50:   // UNKNOWN_TYPE
-    case 53:   // TYPE_MISMATCH
-    case 62:   // SYNTAX_ERROR
-    case 115:  // UNKNOWN_SETTING
-      return true;
-    default:
-      return false;
-  }
-}
-
 }  // namespace
 
 Result<std::unique_ptr<ChStream>> ChStream::Open(const ChEndpoint& endpoint, const std::string& sql,
@@ -60,9 +30,10 @@ Result<std::unique_ptr<ChStream>> ChStream::Open(const ChEndpoint& endpoint, con
   }
   CURL* curl = s->easy_;
   std::string url = "http://" + endpoint.host + ":" + std::to_string(endpoint.port) +
-                    "/?database=" + Escape(curl, endpoint.database);
+                    "/?database=" + ChUrlEscape(curl, endpoint.database);
   if (options.gzip) url += "&enable_http_compression=1";
-  for (const auto& [k, v] : options.settings) url += "&" + Escape(curl, k) + "=" + Escape(curl, v);
+  for (const auto& [k, v] : options.settings)
+    url += "&" + ChUrlEscape(curl, k) + "=" + ChUrlEscape(curl, v);
   s->url_ = std::move(url);
   curl_slist* headers = nullptr;
   headers = curl_slist_append(headers, "Expect:");
@@ -214,23 +185,8 @@ Status ChStream::TransferError(int code, const char* errbuf) const {
 }
 
 Status ChStream::HttpError() const {
-  const std::string where = "clickhouse " + endpoint_.Address() + ": " + what_;
-  const ChServerError err = ParseChException(error_body_);
-  std::string msg = where + ": ";
-  if (err.code != 0) msg += "server error " + std::to_string(err.code) + ": ";
-  msg += err.message + " (HTTP " + std::to_string(http_status_) + ")";
-  if (http_status_ == 401 || http_status_ == 403 || IsAuthError(err.code)) {
-    return Status::InvalidArgument(where + ": authentication failed for user '" + endpoint_.user +
-                                   "': " + err.message);
-  }
-  if (err.code == ch_error::kUnknownTable || err.code == ch_error::kUnknownDatabase) {
-    return Status::NotFound(msg);
-  }
-  if (IsRetryableChError(err.code) || (err.code == 0 && http_status_ >= 500)) {
-    return Status::Retryable(msg);
-  }
-  if (IsRequestError(err.code)) return Status::InvalidArgument(msg);
-  return Status::IOError(msg);
+  return ChHttpError(endpoint_, "clickhouse " + endpoint_.Address() + ": " + what_, http_status_,
+                     error_body_);
 }
 
 }  // namespace sluice
