@@ -30,7 +30,7 @@
 #   WORKERS=n          import --workers of the e2e runs (default: cores)
 #   BACKLOG_WORKERS="1 2 4"  worker counts of the backlog imports
 #   BACKLOG_PREFETCH=s one more backlog import (2 workers) with the kafka option prefetch=s
-#                      (default 24MiB, the default before 2026-11-21; sluice's is 4MiB;
+#                      (default 24MiB, the default before 2026-11-21; sluice's is auto: 2 MiB per worker;
 #                      0 = skip): shows what a deeper prefetch costs in RSS and gains in time
 #   PARTITIONS=n       partitions of every topic (default 1; the export spreads its parts)
 #   BASE_ROWS=n        rows of baseline A (default 20000: ~1 min at ~400 rows/s)

@@ -123,11 +123,17 @@ class KafkaSubscriber final : public PartSubscriber {
     if (!consumer_) return Status::Internal("kafka: Receive before Open");
     const auto deadline =
         Clock::now() + std::chrono::milliseconds(std::max<int64_t>(0, max_wait_ms));
-    if (auto item = TakeReadyOrEnd(/*check_end=*/false)) {
-      // A worker waiting in the loop below resumes fetching otherwise.
+    {
+      // Unless a worker is waiting in the loop below (it does the same):
+      // resume fetching if the window drained to half, and move what
+      // librdkafka fetched meanwhile into the window (Prefetch), before
+      // handing out what is ready.
       std::unique_lock<std::timed_mutex> poll(poll_mu_, std::try_to_lock);
-      if (poll.owns_lock()) MaybeResume();
-      return Finish(std::move(*item));
+      if (poll.owns_lock()) {
+        MaybeResume();
+        if (!json()) SLUICE_RETURN_NOT_OK(Prefetch(0));
+      }
+      if (auto item = TakeReadyOrEnd(/*check_end=*/false)) return Finish(std::move(*item));
     }
     std::unique_lock<std::timed_mutex> poll(poll_mu_, std::defer_lock);
     if (!poll.try_lock_until(deadline)) return Delivery{Delivery::State::kIdle, {}};

@@ -528,9 +528,11 @@ TEST(KafkaMock, BoundedReadAheadDeliversEveryPartOnceThroughPauseAndResume) {
     if (std::getenv("KAFKA_TEST_TRACE") != nullptr) std::cerr << "got " << d->part.name << "\n";
     ASSERT_EQ(d->part.bytes->size(), static_cast<int64_t>(kSize)) << d->part.name;
     payloads.insert(std::string(d->part.bytes->view()));
-    // Now and then slower than the fetcher, so the window fills and
-    // fetching pauses.
-    if (seen.size() % 3 == 1) std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+    // Stretches of ten parts slower than the fetcher (each Receive moves
+    // what librdkafka fetched meanwhile into the window, so it fills within
+    // two or three of them and fetching pauses), then five taken at once
+    // (resumes and restarts while the window drains).
+    if ((seen.size() / 5) % 3 != 2) std::this_thread::sleep_for(std::chrono::milliseconds(400));
     ASSERT_TRUE(sub->Ack(d->part).ok());
   }
   ASSERT_EQ(seen.size(), static_cast<size_t>(kParts));
