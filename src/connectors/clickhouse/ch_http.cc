@@ -3,9 +3,11 @@
 #include <curl/curl.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "core/log.h"
@@ -44,6 +46,45 @@ size_t WriteHeader(char* data, size_t size, size_t n, void* user) {
     }
   }
   return size * n;
+}
+
+// Feeds a ChBodySource to libcurl (CURLOPT_READFUNCTION), gzip'd on the
+// way when asked.
+struct BodyReader {
+  ChBodySource* source = nullptr;
+  GzipStream* gzip = nullptr;
+  std::string raw, buf;  // a piece as made, and as sent
+  size_t pos = 0;        // sent of buf
+  bool done = false;
+  Status error;          // why the body was cut
+};
+
+size_t ReadBody(char* dst, size_t size, size_t n, void* user) {
+  auto* b = static_cast<BodyReader*>(user);
+  while (b->pos == b->buf.size()) {
+    if (b->done) return 0;
+    b->buf.clear();
+    b->pos = 0;
+    std::string* piece = b->gzip ? &b->raw : &b->buf;
+    piece->clear();
+    Result<bool> more = b->source->Next(piece);
+    if (!more.ok()) {
+      b->error = more.status();
+      return CURL_READFUNC_ABORT;
+    }
+    b->done = !*more;
+    if (b->gzip) {
+      Status st = b->gzip->Add(b->raw, b->done, &b->buf);
+      if (!st.ok()) {
+        b->error = std::move(st);
+        return CURL_READFUNC_ABORT;
+      }
+    }
+  }
+  const size_t k = std::min(size * n, b->buf.size() - b->pos);
+  std::memcpy(dst, b->buf.data() + b->pos, k);
+  b->pos += k;
+  return k;
 }
 
 // curl_slist, freed on scope exit.
@@ -115,7 +156,7 @@ std::string ChClient::Url(const ChRequest& request) const {
     sep = "&";
   };
   if (request.use_database) add("database", endpoint_.database);
-  if (!request.data.empty()) add("query", request.sql);
+  if (!request.data.empty() || request.body != nullptr) add("query", request.sql);
   if (!request.query_id.empty()) add("query_id", request.query_id);
   for (const auto& [k, v] : request.settings) add(k, v);
   return url;
@@ -132,12 +173,30 @@ Result<ChResponse> ChClient::ExecuteOnce(const ChRequest& request, std::string_v
   headers.Add("Expect:");
   if (request.gzip) headers.Add("Content-Encoding: gzip");
   headers.Add("Content-Type: application/octet-stream");
+  BodyReader reader;
+  std::optional<GzipStream> gzip;
+  if (request.body != nullptr) {
+    headers.Add("Transfer-Encoding: chunked");
+    request.body->Rewind();
+    reader.source = request.body;
+    if (request.gzip) {
+      gzip.emplace(request.gzip_level);
+      SLUICE_RETURN_NOT_OK(gzip->Reset());
+      reader.gzip = &*gzip;
+    }
+  }
 
   curl_easy_reset(curl);
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
   curl_easy_setopt(curl, CURLOPT_POST, 1L);
-  curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.data());
-  curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+  if (request.body != nullptr) {
+    curl_easy_setopt(curl, CURLOPT_READFUNCTION, ReadBody);
+    curl_easy_setopt(curl, CURLOPT_READDATA, &reader);
+    curl_easy_setopt(curl, CURLOPT_UPLOAD_BUFFERSIZE, 256L << 10);
+  } else {
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.data());
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+  }
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers.list);
   curl_easy_setopt(curl, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
   curl_easy_setopt(curl, CURLOPT_USERNAME, endpoint_.user.c_str());
@@ -162,6 +221,9 @@ Result<ChResponse> ChClient::ExecuteOnce(const ChRequest& request, std::string_v
 
   const std::string where = "clickhouse " + endpoint_.Address() + ": " + std::string(what);
   const CURLcode rc = curl_easy_perform(curl);
+  // The body was cut by its own error (a value the column cannot hold):
+  // that is the answer, not the transport's.
+  if (rc == CURLE_ABORTED_BY_CALLBACK && !reader.error.ok()) return reader.error;
   if (rc != CURLE_OK) {
     std::string detail = errbuf[0] ? errbuf : curl_easy_strerror(rc);
     if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST) {
@@ -243,24 +305,62 @@ Result<std::vector<TsvRow>> ChClient::QueryRows(const std::string& sql, size_t c
 }
 
 Status GzipCompress(std::string_view in, int level, std::string* out) {
+  GzipStream z(level);
+  SLUICE_RETURN_NOT_OK(z.Reset());
+  out->clear();
+  return z.Add(in, /*finish=*/true, out);
+}
+
+struct GzipStream::State {
   z_stream zs;
-  std::memset(&zs, 0, sizeof(zs));
+};
+
+GzipStream::GzipStream(int level) : state_(std::make_unique<State>()), level_(level) {
+  std::memset(&state_->zs, 0, sizeof(state_->zs));
+}
+
+GzipStream::~GzipStream() {
+  if (open_) deflateEnd(&state_->zs);
+}
+
+Status GzipStream::Reset() {
+  if (open_) {
+    deflateEnd(&state_->zs);
+    open_ = false;
+  }
+  std::memset(&state_->zs, 0, sizeof(state_->zs));
   // windowBits 15 + 16: a gzip header and trailer instead of zlib's.
-  if (deflateInit2(&zs, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+  if (deflateInit2(&state_->zs, level_, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
     return Status::Internal("gzip: deflateInit2 failed");
   }
-  struct End {
-    z_stream* z;
-    ~End() { deflateEnd(z); }
-  } end{&zs};
-  out->resize(deflateBound(&zs, static_cast<uLong>(in.size())));
+  open_ = true;
+  return Status::OK();
+}
+
+Status GzipStream::Add(std::string_view in, bool finish, std::string* out) {
+  if (!open_) return Status::Internal("gzip: Add before Reset");
+  z_stream& zs = state_->zs;
   zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-  zs.avail_in = static_cast<uInt>(in.size());
-  zs.next_out = reinterpret_cast<Bytef*>(out->data());
-  zs.avail_out = static_cast<uInt>(out->size());
-  if (deflate(&zs, Z_FINISH) != Z_STREAM_END)
-    return Status::Internal("gzip: deflate did not finish");
-  out->resize(zs.total_out);
+  // Fed in slices that fit uInt (a piece over 4 GiB is possible in theory).
+  size_t left = in.size();
+  while (true) {
+    const auto slice = static_cast<uInt>(std::min<size_t>(left, 1u << 30));
+    zs.avail_in = slice;
+    left -= slice;
+    const int flush = finish && left == 0 ? Z_FINISH : Z_NO_FLUSH;
+    int rc = Z_OK;
+    do {
+      const size_t before = out->size();
+      const size_t room = std::max<size_t>(deflateBound(&zs, zs.avail_in), 64u << 10);
+      out->resize(before + room);
+      zs.next_out = reinterpret_cast<Bytef*>(out->data() + before);
+      zs.avail_out = static_cast<uInt>(room);
+      rc = deflate(&zs, flush);
+      out->resize(before + room - zs.avail_out);
+      if (rc == Z_STREAM_ERROR) return Status::Internal("gzip: deflate failed");
+    } while (zs.avail_in > 0 || (flush == Z_FINISH && rc != Z_STREAM_END));
+    if (left == 0) break;
+  }
   return Status::OK();
 }
 

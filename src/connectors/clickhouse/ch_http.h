@@ -36,12 +36,29 @@ struct ChEndpoint {
   std::string Address() const { return host + ":" + std::to_string(port); }
 };
 
+// INSERT data made piece by piece and sent as it is made (chunked transfer
+// encoding), so the whole body never has to be in memory.
+class ChBodySource {
+ public:
+  virtual ~ChBodySource() = default;
+  // Starts over: called before every send of the request.
+  virtual void Rewind() = 0;
+  // Appends the next piece to `out`; false once the body is complete
+  // (nothing appended). An error aborts the request, and the request's
+  // result is that error: the server sees a cut body and stores nothing of
+  // it.
+  virtual Result<bool> Next(std::string* out) = 0;
+};
+
 struct ChRequest {
   std::string sql;
-  // INSERT data (RowBinary, gzip-compressed when `gzip`). When set, `sql`
-  // travels in the URL and the body is the data only.
+  // INSERT data, given whole (`data`) or streamed (`body`, which wins);
+  // gzip-compressed on the way when `gzip`. With either, `sql` travels in
+  // the URL and the body is the data only.
   std::string_view data;
+  ChBodySource* body = nullptr;
   bool gzip = false;
+  int gzip_level = 1;  // of a streamed body (`data` comes compressed)
   std::vector<std::pair<std::string, std::string>> settings;  // URL parameters
   std::string query_id;
   // May be sent again after a transport failure or a retryable server
@@ -104,5 +121,24 @@ std::string ChUrlEscape(void* curl, std::string_view s);
 
 // Compresses `in` as a gzip stream (what `Content-Encoding: gzip` announces).
 Status GzipCompress(std::string_view in, int level, std::string* out);
+
+// The same, fed piece by piece: Add appends the compressed form of `in` to
+// `out` (as much as deflate releases); `finish` ends the stream with the
+// gzip trailer. Reset starts a new stream.
+class GzipStream {
+ public:
+  explicit GzipStream(int level);
+  ~GzipStream();
+  GzipStream(const GzipStream&) = delete;
+  GzipStream& operator=(const GzipStream&) = delete;
+  Status Reset();
+  Status Add(std::string_view in, bool finish, std::string* out);
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+  int level_;
+  bool open_ = false;
+};
 
 }  // namespace sluice

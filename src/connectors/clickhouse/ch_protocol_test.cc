@@ -4,6 +4,9 @@
 // itself sent for the same values (`SELECT ... FORMAT RowBinary`).
 #include <gtest/gtest.h>
 
+#include <zlib.h>
+
+#include <algorithm>
 #include <cstring>
 #include <limits>
 
@@ -398,6 +401,103 @@ TEST(ClickhouseRowBinary, AllTypesEncodeWithTheLegacyMapping) {
       << refused.status().message();
 }
 
+// The streamed body (ChPartBody) is the same bytes in pieces of any size as
+// the whole one, and again after Rewind: Native with hidden columns, and
+// RowBinary rows with their suffix.
+TEST(ClickhousePartBody, PiecesOfAnySizeMakeTheWholeBody) {
+  RecordBatch all = testing::AllTypesBatch(500);
+  std::vector<ChColumnPlan> plans;
+  for (const Field& f : all.schema()->fields()) {
+    auto t = ChTypeForField(f, true, ChCapabilities::Legacy(), {});
+    ASSERT_TRUE(t.ok()) << t.status().ToString();
+    auto p = PlanChColumn(f, *t, ChCapabilities::Legacy());
+    ASSERT_TRUE(p.ok()) << p.status().ToString();
+    plans.push_back(std::move(*p));
+  }
+  const RowBinaryEncoder enc(std::move(plans));
+  const std::vector<RecordBatch> batches = {all.Slice(0, 170), all.Slice(170, 0),
+                                            all.Slice(170, 330)};
+  const std::vector<NativeConstant> hidden = {{"_h1", "String", std::string("\x02" "ab", 3)},
+                                              {"_h2", "UInt8", std::string("\x07", 1)}};
+  std::string whole;
+  ASSERT_TRUE(enc.AppendNativeBlock(batches, hidden, &whole).ok());
+  // VarUInt columns, VarUInt rows (500 = 0xF4 0x03), then the first name.
+  ASSERT_GT(whole.size(), 3u);
+  EXPECT_EQ(static_cast<unsigned char>(whole[0]), all.num_columns() + 2);
+  EXPECT_EQ(static_cast<unsigned char>(whole[1]), 0xF4);
+  EXPECT_EQ(static_cast<unsigned char>(whole[2]), 0x03);
+  // The hidden columns close the block: name, type, a value per row.
+  EXPECT_EQ(whole.substr(whole.size() - 500 - 10), std::string("\x03_h2\x05UInt8") +
+                                                       std::string(500, '\x07'));
+  for (size_t target : {size_t{1}, size_t{13}, size_t{4096}, size_t{1} << 20}) {
+    SCOPED_TRACE(target);
+    ChPartBody body = ChPartBody::Native(&enc, &batches, hidden);
+    for (int round = 0; round < 2; ++round) {
+      std::string got;
+      int pieces = 0;
+      while (true) {
+        const size_t before = got.size();
+        auto more = body.Next(&got, target);
+        ASSERT_TRUE(more.ok()) << more.status().ToString();
+        if (!*more) {
+          EXPECT_EQ(got.size(), before) << "the last call appends nothing";
+          break;
+        }
+        ++pieces;
+      }
+      EXPECT_EQ(got, whole);
+      if (target == 1) {
+        EXPECT_GT(pieces, 100);
+      }
+      body.Rewind();
+    }
+  }
+  std::string rows;
+  int64_t first = 1;
+  for (const RecordBatch& b : batches) {
+    ASSERT_TRUE(enc.Append(b, first, "SUFFIX", &rows).ok());
+    first += b.num_rows();
+  }
+  ChPartBody body = ChPartBody::RowBinary(&enc, &batches, "SUFFIX");
+  std::string got;
+  while (true) {
+    auto more = body.Next(&got, 1);
+    ASSERT_TRUE(more.ok()) << more.status().ToString();
+    if (!*more) break;
+  }
+  EXPECT_EQ(got, rows);
+}
+
+// A bad value in a later batch of a streamed body: the row number counts
+// across batches, and the piece that found it is the last.
+TEST(ClickhousePartBody, ErrorsNameTheRowWithinThePart) {
+  auto schema = std::make_shared<const Schema>(std::vector<Field>{{"d", DataType::Date(), true}});
+  BatchBuilder bb(schema);
+  for (int i = 0; i < 10; ++i) bb.column(0).AppendFixed<int32_t>(i == 7 ? -1 : i);
+  RecordBatch b = bb.Finish();
+  auto t = ParseChType("Date");
+  ASSERT_TRUE(t.ok());
+  auto p = PlanChColumn(schema->field(0), *t, ChCapabilities::Legacy());
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  const RowBinaryEncoder enc({*p});
+  const std::vector<RecordBatch> batches = {b.Slice(0, 5), b.Slice(5, 5)};
+  for (bool native : {true, false}) {
+    ChPartBody body = native ? ChPartBody::Native(&enc, &batches, {})
+                             : ChPartBody::RowBinary(&enc, &batches, "");
+    std::string out;
+    Status st;
+    while (st.ok()) {
+      auto more = body.Next(&out, 1);
+      if (!more.ok()) st = more.status();
+      else if (!*more) break;
+    }
+    ASSERT_FALSE(st.ok()) << native;
+    EXPECT_EQ(st.code(), StatusCode::kInvalidData);
+    EXPECT_NE(st.message().find("row 8 column \"d\": date 1969-12-31"), std::string::npos)
+        << st.message();
+  }
+}
+
 TEST(ClickhouseText, FixedWidthTemporalText) {
   auto schema = std::make_shared<const Schema>(
       std::vector<Field>{{"ts", DataType::Timestamp(), false}, {"t", DataType::Time(), false}});
@@ -420,6 +520,44 @@ TEST(ClickhouseGzip, ProducesAGzipStream) {
   EXPECT_EQ(static_cast<unsigned char>(out[0]), 0x1f);
   EXPECT_EQ(static_cast<unsigned char>(out[1]), 0x8b);
   EXPECT_LT(out.size(), 200u);
+}
+
+// Fed in pieces, GzipStream makes one gzip stream that inflates to the
+// concatenation; GzipCompress is the one-piece case.
+TEST(ClickhouseGzip, StreamOfPiecesInflatesToTheWhole) {
+  std::string input;
+  uint64_t x = 88172645463325252ull;
+  for (int i = 0; i < 300000; ++i) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    input.push_back(static_cast<char>(i % 3 == 0 ? x & 0xFF : 'a' + i % 7));
+  }
+  GzipStream z(1);
+  for (int round = 0; round < 2; ++round) {
+    ASSERT_TRUE(z.Reset().ok());
+    std::string zipped;
+    size_t at = 0, step = 1;
+    while (at < input.size()) {
+      const size_t n = std::min(step, input.size() - at);
+      ASSERT_TRUE(z.Add(std::string_view(input).substr(at, n), false, &zipped).ok());
+      at += n;
+      step = step * 3 + 1;
+    }
+    ASSERT_TRUE(z.Add("", true, &zipped).ok());
+    z_stream zs;
+    std::memset(&zs, 0, sizeof(zs));
+    ASSERT_EQ(inflateInit2(&zs, 15 + 16), Z_OK);
+    std::string back(input.size() + 16, '\0');
+    zs.next_in = reinterpret_cast<Bytef*>(zipped.data());
+    zs.avail_in = static_cast<uInt>(zipped.size());
+    zs.next_out = reinterpret_cast<Bytef*>(back.data());
+    zs.avail_out = static_cast<uInt>(back.size());
+    EXPECT_EQ(inflate(&zs, Z_FINISH), Z_STREAM_END);
+    back.resize(zs.total_out);
+    inflateEnd(&zs);
+    EXPECT_EQ(back, input);
+  }
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "connectors/clickhouse/ch_rowbinary.h"
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
 #include <limits>
@@ -374,6 +375,7 @@ Result<ChColumnPlan> PlanChColumn(const Field& field, const ChType& target,
       p.factor = Pow10(target.scale - src_scale);
       p.max_value = MaxDecimalMagnitude(target.precision);
       p.min_value = -p.max_value;
+      p.unscaled_limit = p.max_value / p.factor;
       p.width = target.precision <= 9 ? 4 : target.precision <= 18 ? 8 : 16;
       return p;
     }
@@ -500,7 +502,7 @@ Status RowBinaryEncoder::AppendValue(const Column& col, const ChColumnPlan& p, i
       const int128_t unscaled =
           col.type.id == TypeId::kDecimal ? col.DecimalValue(r) : IntegerValue(col, r);
       // |unscaled| < 10^38 and factor <= 10^38: compare before multiplying.
-      const int128_t limit = p.max_value / p.factor;
+      const int128_t limit = p.unscaled_limit;
       if (unscaled > limit || unscaled < -limit) {
         return fail(
             "value " +
@@ -646,53 +648,167 @@ Status RowBinaryEncoder::Append(const RecordBatch& batch, int64_t first_row,
 Status RowBinaryEncoder::AppendNativeBlock(const std::vector<RecordBatch>& batches,
                                            const std::vector<NativeConstant>& hidden,
                                            std::string* out) const {
-  int64_t rows = 0;
-  for (const RecordBatch& b : batches) {
-    if (static_cast<size_t>(b.num_columns()) != plans_.size()) {
-      return Status::Internal("Native encoder: batch has " + std::to_string(b.num_columns()) +
-                              " columns, the plan " + std::to_string(plans_.size()));
-    }
-    rows += b.num_rows();
+  ChPartBody body = ChPartBody::Native(this, &batches, hidden);
+  while (true) {
+    SLUICE_ASSIGN_OR_RETURN(bool more, body.Next(out, SIZE_MAX / 2));
+    if (!more) return Status::OK();
   }
-  AppendVarUInt(plans_.size() + hidden.size(), out);
-  AppendVarUInt(static_cast<uint64_t>(rows), out);
-  std::string text;
-  for (size_t c = 0; c < plans_.size(); ++c) {
-    const ChColumnPlan& p = plans_[c];
-    // The values as encoded (no LowCardinality: the server converts the
-    // block to the table's types, as it does RowBinary's values).
-    ChType wire = p.target;
-    wire.low_cardinality = false;
-    AppendRowBinaryString(p.name, out);
-    AppendRowBinaryString(ChTypeName(wire), out);
-    const int ci = static_cast<int>(c);
-    if (p.target.nullable) {  // the null map first: 1 = NULL
-      for (const RecordBatch& b : batches) {
-        const Column& col = b.column(ci);
-        for (int64_t r = 0; r < b.num_rows(); ++r) out->push_back(col.IsNull(r) ? '\x01' : '\x00');
-      }
+}
+
+ChPartBody ChPartBody::Native(const RowBinaryEncoder* encoder,
+                              const std::vector<RecordBatch>* batches,
+                              std::vector<NativeConstant> hidden) {
+  ChPartBody body(encoder, batches, /*native=*/true);
+  body.hidden_ = std::move(hidden);
+  return body;
+}
+
+ChPartBody ChPartBody::RowBinary(const RowBinaryEncoder* encoder,
+                                 const std::vector<RecordBatch>* batches, std::string suffix) {
+  ChPartBody body(encoder, batches, /*native=*/false);
+  body.suffix_ = std::move(suffix);
+  return body;
+}
+
+void ChPartBody::Rewind() {
+  stage_ = Stage::kHeader;
+  column_ = batch_ = 0;
+  row_ = 0;
+  row_number_ = 1;
+}
+
+Result<bool> ChPartBody::Next(std::string* out, size_t target) {
+  if (stage_ == Stage::kDone) return false;
+  if (!native_) {
+    if (batch_ >= batches_->size()) {
+      stage_ = Stage::kDone;
+      return false;
     }
-    int64_t row = 1;
-    for (const RecordBatch& b : batches) {
-      const Column& col = b.column(ci);
-      for (int64_t r = 0; r < b.num_rows(); ++r, ++row) {
-        if (col.IsNull(r)) {
-          if (!p.target.nullable) {
-            return Status::InvalidData("row " + std::to_string(row) + " column \"" + p.name +
-                                       "\": NULL, but the ClickHouse column is " + p.target.text +
-                                       " (not Nullable)");
+    const RecordBatch& b = (*batches_)[batch_++];
+    SLUICE_RETURN_NOT_OK(encoder_->Append(b, row_number_, suffix_, out));
+    row_number_ += b.num_rows();
+    return true;
+  }
+  SLUICE_RETURN_NOT_OK(NextNative(out, out->size() + std::max<size_t>(target, 1)));
+  return true;
+}
+
+// The next planned column, or the hidden ones after the last.
+void ChPartBody::NextColumn() {
+  ++column_;
+  batch_ = 0;
+  row_ = 0;
+  row_number_ = 1;
+  if (column_ < encoder_->plans_.size()) {
+    stage_ = Stage::kColumn;
+  } else {
+    column_ = 0;
+    stage_ = Stage::kHidden;
+  }
+}
+
+// A Native block is VarUInt columns, VarUInt rows, then per column its name,
+// its type, the null map (Nullable: a byte per row, 1 = NULL) and a value per
+// row (a default one under NULLs). Appends until `out` reaches `limit`.
+Status ChPartBody::NextNative(std::string* out, size_t limit) {
+  const std::vector<ChColumnPlan>& plans = encoder_->plans_;
+  const std::vector<RecordBatch>& batches = *batches_;
+  constexpr int64_t kStep = 4096;  // rows between checks of `limit`
+  while (out->size() < limit) {
+    switch (stage_) {
+      case Stage::kHeader: {
+        rows_ = 0;
+        for (const RecordBatch& b : batches) {
+          if (static_cast<size_t>(b.num_columns()) != plans.size()) {
+            return Status::Internal("Native encoder: batch has " +
+                                    std::to_string(b.num_columns()) + " columns, the plan " +
+                                    std::to_string(plans.size()));
           }
-          AppendDefault(p, out);
-          continue;
+          rows_ += b.num_rows();
         }
-        SLUICE_RETURN_NOT_OK(AppendValue(col, p, r, row, &text, out));
+        AppendVarUInt(plans.size() + hidden_.size(), out);
+        AppendVarUInt(static_cast<uint64_t>(rows_), out);
+        column_ = static_cast<size_t>(-1);
+        NextColumn();
+        break;
       }
+      case Stage::kColumn: {
+        // The values as encoded (no LowCardinality: the server converts the
+        // block to the table's types, as it does RowBinary's values).
+        const ChColumnPlan& p = plans[column_];
+        ChType wire = p.target;
+        wire.low_cardinality = false;
+        AppendRowBinaryString(p.name, out);
+        AppendRowBinaryString(ChTypeName(wire), out);
+        stage_ = p.target.nullable ? Stage::kNullMap : Stage::kValues;
+        break;
+      }
+      case Stage::kNullMap: {
+        const int ci = static_cast<int>(column_);
+        for (; batch_ < batches.size() && out->size() < limit; ++batch_) {
+          const Column& col = batches[batch_].column(ci);
+          const int64_t n = batches[batch_].num_rows();
+          for (int64_t r = 0; r < n; ++r) out->push_back(col.IsNull(r) ? '\x01' : '\x00');
+        }
+        if (batch_ == batches.size()) {
+          batch_ = 0;
+          stage_ = Stage::kValues;
+        }
+        break;
+      }
+      case Stage::kValues: {
+        if (batch_ == batches.size()) {
+          NextColumn();
+          break;
+        }
+        const ChColumnPlan& p = plans[column_];
+        const Column& col = batches[batch_].column(static_cast<int>(column_));
+        const int64_t n = batches[batch_].num_rows();
+        const int64_t end = std::min(n, row_ + kStep);
+        for (int64_t r = row_; r < end; ++r, ++row_number_) {
+          if (col.IsNull(r)) {
+            if (!p.target.nullable) {
+              return Status::InvalidData("row " + std::to_string(row_number_) + " column \"" +
+                                         p.name + "\": NULL, but the ClickHouse column is " +
+                                         p.target.text + " (not Nullable)");
+            }
+            AppendDefault(p, out);
+            continue;
+          }
+          SLUICE_RETURN_NOT_OK(
+              RowBinaryEncoder::AppendValue(col, p, r, row_number_, &text_, out));
+        }
+        row_ = end;
+        if (row_ == n) {
+          ++batch_;
+          row_ = 0;
+        }
+        break;
+      }
+      case Stage::kHidden: {
+        if (column_ == hidden_.size()) {
+          stage_ = Stage::kDone;
+          return Status::OK();
+        }
+        AppendRowBinaryString(hidden_[column_].name, out);
+        AppendRowBinaryString(hidden_[column_].type, out);
+        row_ = 0;
+        stage_ = Stage::kHiddenValues;
+        break;
+      }
+      case Stage::kHiddenValues: {
+        const std::string& v = hidden_[column_].value;
+        const int64_t end = std::min(rows_, row_ + kStep);
+        for (; row_ < end; ++row_) out->append(v);
+        if (row_ == rows_) {
+          ++column_;
+          stage_ = Stage::kHidden;
+        }
+        break;
+      }
+      case Stage::kDone:
+        return Status::OK();
     }
-  }
-  for (const NativeConstant& h : hidden) {
-    AppendRowBinaryString(h.name, out);
-    AppendRowBinaryString(h.type, out);
-    for (int64_t r = 0; r < rows; ++r) out->append(h.value);
   }
   return Status::OK();
 }

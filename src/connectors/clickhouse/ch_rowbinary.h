@@ -89,6 +89,7 @@ struct ChColumnPlan {
   // and largest magnitude; kDateTime64: the tick factor.
   int128_t min_value = 0, max_value = 0;
   int128_t factor = 1;
+  int128_t unscaled_limit = 0;  // kDecimal: max_value / factor (the largest source value)
   int width = 0;  // bytes of the target value (ints, decimals)
   ChRanges ranges{};
 };
@@ -133,15 +134,58 @@ class RowBinaryEncoder {
 
   // Appends the rows of all `batches` as one Native block, followed by the
   // `hidden` constant columns. One block per part: the server writes it as
-  // one data part per partition.
+  // one data part per partition. (ChPartBody makes the same bytes piece by
+  // piece.)
   Status AppendNativeBlock(const std::vector<RecordBatch>& batches,
                            const std::vector<NativeConstant>& hidden, std::string* out) const;
 
  private:
+  friend class ChPartBody;
   static Status AppendValue(const Column& col, const ChColumnPlan& p, int64_t r, int64_t row,
                             std::string* text, std::string* out);
 
   std::vector<ChColumnPlan> plans_;
+};
+
+// One part's INSERT body made piece by piece, so that the encoded part never
+// exists whole in memory (the sink streams it to the server: ChBodySource):
+// the Native block of AppendNativeBlock, or the RowBinary rows of Append
+// with `suffix` after each. Borrows the encoder and the batches, which must
+// outlive it. Rewind() starts over (a retry sends the same bytes again).
+class ChPartBody {
+ public:
+  static ChPartBody Native(const RowBinaryEncoder* encoder,
+                           const std::vector<RecordBatch>* batches,
+                           std::vector<NativeConstant> hidden);
+  static ChPartBody RowBinary(const RowBinaryEncoder* encoder,
+                              const std::vector<RecordBatch>* batches, std::string suffix);
+
+  void Rewind();
+  // Appends the next piece to `out`: about `target` bytes (Native; a value
+  // may overshoot it) or one batch's rows (RowBinary). false once the body
+  // is complete (nothing appended). Errors name the row (1-based in the
+  // part) and the column.
+  Result<bool> Next(std::string* out, size_t target);
+
+ private:
+  enum class Stage { kHeader, kColumn, kNullMap, kValues, kHidden, kHiddenValues, kDone };
+  ChPartBody(const RowBinaryEncoder* encoder, const std::vector<RecordBatch>* batches, bool native)
+      : encoder_(encoder), batches_(batches), native_(native) {}
+  Status NextNative(std::string* out, size_t limit);
+  void NextColumn();
+
+  const RowBinaryEncoder* encoder_;
+  const std::vector<RecordBatch>* batches_;
+  bool native_;
+  std::vector<NativeConstant> hidden_;  // Native
+  std::string suffix_;                  // RowBinary
+  Stage stage_ = Stage::kHeader;
+  size_t column_ = 0;   // planned column (kColumn..kValues) or hidden one
+  size_t batch_ = 0;    // batch within the column
+  int64_t row_ = 0;     // row within the batch
+  int64_t row_number_ = 1;  // 1-based row within the part (messages)
+  int64_t rows_ = 0;        // rows of the part (Native header)
+  std::string text_;        // scratch for AppendValue
 };
 
 // RowBinary primitives (exposed for the hidden columns and tests).

@@ -175,42 +175,48 @@ class ClickhouseSinkWriter final : public SinkWriter {
   }
 
  private:
-  // The part as one Native block or as RowBinary rows (+ gzip); `attempt`
-  // != 0 appends the hidden columns.
-  Status Encode(const PartInfo& part, const std::vector<RecordBatch>& batches, uint64_t attempt,
-                const std::string& ctx) {
+  // The part's body, as one Native block or as RowBinary rows; `attempt` !=
+  // 0 appends the hidden columns. Made while it is sent (ChBodySource), so
+  // the encoded part never exists whole: a value the column cannot hold
+  // surfaces as Insert's error, naming the row and the column.
+  void Encode(const PartInfo& part, const std::vector<RecordBatch>& batches, uint64_t attempt) {
     std::string part_value, attempt_value;
     if (attempt != 0) {
       AppendRowBinaryString(part.part_id, &part_value);
       attempt_value.assign(reinterpret_cast<const char*>(&attempt), sizeof(attempt));
     }
-    raw_.clear();
     if (plan_->native) {
       std::vector<NativeConstant> hidden;
       if (attempt != 0) {
         hidden.push_back({kPartColumn, "String", std::move(part_value)});
         hidden.push_back({kAttemptColumn, "UInt64", std::move(attempt_value)});
       }
-      SLUICE_RETURN_NOT_OK_CTX(plan_->encoder->AppendNativeBlock(batches, hidden, &raw_), ctx);
+      body_.emplace(ChPartBody::Native(plan_->encoder.get(), &batches, std::move(hidden)));
     } else {
-      const std::string suffix = part_value + attempt_value;
-      int64_t first_row = 1;
-      for (const RecordBatch& b : batches) {
-        SLUICE_RETURN_NOT_OK_CTX(plan_->encoder->Append(b, first_row, suffix, &raw_), ctx);
-        first_row += b.num_rows();
-      }
+      body_.emplace(
+          ChPartBody::RowBinary(plan_->encoder.get(), &batches, part_value + attempt_value));
     }
-    if (!plan_->gzip) return Status::OK();
-    if (raw_.size() > 0xFFFFFFFFull)
-      return Status::InvalidArgument(ctx + ": part body larger than 4 GiB");
-    return GzipCompress(raw_, plan_->gzip_level, &zipped_);
   }
+
+  // Hands ChClient the part body in pieces of about kPiece bytes.
+  class BodySource final : public ChBodySource {
+   public:
+    explicit BodySource(std::optional<ChPartBody>* body) : body_(body) {}
+    void Rewind() override { (*body_)->Rewind(); }
+    Result<bool> Next(std::string* out) override { return (*body_)->Next(out, kPiece); }
+
+   private:
+    static constexpr size_t kPiece = 256 << 10;
+    std::optional<ChPartBody>* body_;
+  };
 
   Result<ChResponse> Insert(const PartInfo& part, int64_t rows, const std::string& token) {
     ChRequest req;
     req.sql = plan_->insert_sql;
-    req.data = plan_->gzip ? std::string_view(zipped_) : std::string_view(raw_);
+    BodySource source(&body_);
+    req.body = &source;
     req.gzip = plan_->gzip;
+    req.gzip_level = plan_->gzip_level;
     req.idempotent = false;  // what a lost answer means is decided by the caller
     req.query_id = ledger_.QueryId(part.part_id);
     // One block per partition, never split by rows: an insert into a table
@@ -224,8 +230,8 @@ class ClickhouseSinkWriter final : public SinkWriter {
 
   // dedup=none: at-least-once.
   Result<ApplyOutcome> ApplyPlain(const PartInfo& part, const std::vector<RecordBatch>& batches,
-                                  int64_t rows, const std::string& ctx) {
-    SLUICE_RETURN_NOT_OK(Encode(part, batches, 0, ctx));
+                                  int64_t rows, const std::string& /*ctx*/) {
+    Encode(part, batches, 0);
     SLUICE_RETURN_NOT_OK_CTX(Insert(part, rows, "").status(), "part " + part.part_id);
     return ApplyOutcome::kApplied;
   }
@@ -234,7 +240,7 @@ class ClickhouseSinkWriter final : public SinkWriter {
   // part may simply be sent again until one answer arrives.
   Result<ApplyOutcome> ApplyToken(const PartInfo& part, const std::vector<RecordBatch>& batches,
                                   int64_t rows, const std::string& ctx) {
-    SLUICE_RETURN_NOT_OK(Encode(part, batches, 0, ctx));
+    Encode(part, batches, 0);
     int64_t backoff_ms = 200;
     for (int attempt = 1;; ++attempt) {
       Result<ChResponse> r = Insert(part, rows, part.part_id);
@@ -327,7 +333,7 @@ class ClickhouseSinkWriter final : public SinkWriter {
       do {
         mine = RandomAttempt();
       } while (ledger.count(mine) != 0);
-      SLUICE_RETURN_NOT_OK(Encode(part, batches, mine, ctx));
+      Encode(part, batches, mine);
       {
         Status begin = ledger_.Record(part, mine, LedgerEvent::kBegin, rows);
         if (!begin.ok()) {
@@ -393,7 +399,7 @@ class ClickhouseSinkWriter final : public SinkWriter {
   // Attempts of this writer whose INSERT failed or ended unrecorded: void,
   // and known to add no more rows.
   std::set<uint64_t> dead_;
-  std::string raw_, zipped_;
+  std::optional<ChPartBody> body_;  // of the part being applied
 };
 
 // ---------------------------------------------------------------------------
