@@ -316,62 +316,6 @@ int HexDigit(char c) {
   return -1;
 }
 
-// A single-quoted literal ('UTC' → UTC), with the escapes ClickHouse (and
-// ChQuoteString) use: \xHH, \b \f \n \r \t \0 \a \v, and a backslash
-// before any other byte standing for that byte.
-bool UnquoteString(std::string_view s, std::string* out) {
-  s = Trim(s);
-  if (s.size() < 2 || s.front() != '\'' || s.back() != '\'') return false;
-  s = s.substr(1, s.size() - 2);
-  out->clear();
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '\\') {
-      out->push_back(s[i]);
-      continue;
-    }
-    if (++i >= s.size()) return false;
-    const char e = s[i];
-    switch (e) {
-      case 'b':
-        out->push_back('\b');
-        break;
-      case 'f':
-        out->push_back('\f');
-        break;
-      case 'n':
-        out->push_back('\n');
-        break;
-      case 'r':
-        out->push_back('\r');
-        break;
-      case 't':
-        out->push_back('\t');
-        break;
-      case '0':
-        out->push_back('\0');
-        break;
-      case 'a':
-        out->push_back('\a');
-        break;
-      case 'v':
-        out->push_back('\v');
-        break;
-      case 'x': {
-        const int hi = i + 1 < s.size() ? HexDigit(s[i + 1]) : -1;
-        const int lo = i + 2 < s.size() ? HexDigit(s[i + 2]) : -1;
-        if (hi < 0 || lo < 0) return false;
-        out->push_back(static_cast<char>(hi * 16 + lo));
-        i += 2;
-        break;
-      }
-      default:
-        out->push_back(e);
-        break;
-    }
-  }
-  return true;
-}
-
 Status ParseTypeRec(std::string_view text, int depth, ChType* t) {
   if (depth > kMaxTypeDepth) return Status::InvalidData("type nested too deeply");
   std::string_view name;
@@ -437,7 +381,7 @@ Status ParseTypeRec(std::string_view text, int depth, ChType* t) {
   if (name == "DateTime") {
     t->kind = ChKind::kDateTime;
     if (!parens) return Status::OK();
-    if (args.size() != 1 || !UnquoteString(args[0], &t->timezone))
+    if (args.size() != 1 || !ChUnquoteString(args[0], &t->timezone))
       return bad("DateTime('zone') expected");
     return Status::OK();
   }
@@ -447,7 +391,7 @@ Status ParseTypeRec(std::string_view text, int depth, ChType* t) {
     }
     t->kind = ChKind::kDateTime64;
     t->precision = static_cast<int>(a);
-    if (args.size() == 2 && !UnquoteString(args[1], &t->timezone))
+    if (args.size() == 2 && !ChUnquoteString(args[1], &t->timezone))
       return bad("DateTime64 zone expected");
     return Status::OK();
   }
@@ -540,6 +484,62 @@ std::string ChTypeName(const ChType& type) {
   if (type.nullable) inner = "Nullable(" + inner + ")";
   if (type.low_cardinality) inner = "LowCardinality(" + inner + ")";
   return inner;
+}
+
+// A single-quoted literal ('UTC' → UTC), with the escapes ClickHouse (and
+// ChQuoteString) use: \xHH, \b \f \n \r \t \0 \a \v, and a backslash
+// before any other byte standing for that byte.
+bool ChUnquoteString(std::string_view s, std::string* out) {
+  s = Trim(s);
+  if (s.size() < 2 || s.front() != '\'' || s.back() != '\'') return false;
+  s = s.substr(1, s.size() - 2);
+  out->clear();
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '\\') {
+      out->push_back(s[i]);
+      continue;
+    }
+    if (++i >= s.size()) return false;
+    const char e = s[i];
+    switch (e) {
+      case 'b':
+        out->push_back('\b');
+        break;
+      case 'f':
+        out->push_back('\f');
+        break;
+      case 'n':
+        out->push_back('\n');
+        break;
+      case 'r':
+        out->push_back('\r');
+        break;
+      case 't':
+        out->push_back('\t');
+        break;
+      case '0':
+        out->push_back('\0');
+        break;
+      case 'a':
+        out->push_back('\a');
+        break;
+      case 'v':
+        out->push_back('\v');
+        break;
+      case 'x': {
+        const int hi = i + 1 < s.size() ? HexDigit(s[i + 1]) : -1;
+        const int lo = i + 2 < s.size() ? HexDigit(s[i + 2]) : -1;
+        if (hi < 0 || lo < 0) return false;
+        out->push_back(static_cast<char>(hi * 16 + lo));
+        i += 2;
+        break;
+      }
+      default:
+        out->push_back(e);
+        break;
+    }
+  }
+  return true;
 }
 
 }  // namespace sluice

@@ -22,6 +22,11 @@ namespace sluice {
 std::string ChQuoteIdent(std::string_view name);
 // `text` as a single-quoted string literal (same escaping rules).
 std::string ChQuoteString(std::string_view text);
+// The inverse: a single-quoted literal ('UTC' -> UTC) with the escapes
+// ClickHouse and ChQuoteString use (\xHH, \b \f \n \r \t \0 \a \v, and a
+// backslash before any other byte standing for that byte); false if `s`
+// (trimmed) is not one.
+bool ChUnquoteString(std::string_view s, std::string* out);
 
 // One row of a TabSeparated result: a field is std::nullopt for \N (NULL).
 using TsvRow = std::vector<std::optional<std::string>>;

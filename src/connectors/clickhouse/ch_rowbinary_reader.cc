@@ -56,67 +56,6 @@ size_t QuotedEnd(std::string_view s) {
   return std::string_view::npos;
 }
 
-int HexDigit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// 'text' with ClickHouse's escapes (\xHH, \b \f \n \r \t \0 \a \v, and a
-// backslash before any other byte standing for that byte).
-bool Unquote(std::string_view s, std::string* out) {
-  s = Trim(s);
-  if (s.size() < 2 || s.front() != '\'' || s.back() != '\'') return false;
-  s = s.substr(1, s.size() - 2);
-  out->clear();
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '\\') {
-      out->push_back(s[i]);
-      continue;
-    }
-    if (++i >= s.size()) return false;
-    switch (s[i]) {
-      case 'b':
-        out->push_back('\b');
-        break;
-      case 'f':
-        out->push_back('\f');
-        break;
-      case 'n':
-        out->push_back('\n');
-        break;
-      case 'r':
-        out->push_back('\r');
-        break;
-      case 't':
-        out->push_back('\t');
-        break;
-      case '0':
-        out->push_back('\0');
-        break;
-      case 'a':
-        out->push_back('\a');
-        break;
-      case 'v':
-        out->push_back('\v');
-        break;
-      case 'x': {
-        const int hi = i + 1 < s.size() ? HexDigit(s[i + 1]) : -1;
-        const int lo = i + 2 < s.size() ? HexDigit(s[i + 2]) : -1;
-        if (hi < 0 || lo < 0) return false;
-        out->push_back(static_cast<char>(hi * 16 + lo));
-        i += 2;
-        break;
-      }
-      default:
-        out->push_back(s[i]);
-        break;
-    }
-  }
-  return true;
-}
-
 // "Name(arg, arg)" -> the name and its top-level arguments (quotes and
 // nested parentheses inside an argument are skipped over).
 Status SplitType(std::string_view text, std::string_view* name, std::vector<std::string_view>* args,
@@ -167,7 +106,7 @@ Status ParseEnumValue(std::string_view arg, int64_t lo, int64_t hi, std::string*
   arg = Trim(arg);
   if (arg.empty() || arg.front() != '\'') return Status::InvalidData("'name' = value expected");
   const size_t end = QuotedEnd(arg);
-  if (end == std::string_view::npos || !Unquote(arg.substr(0, end), name)) {
+  if (end == std::string_view::npos || !ChUnquoteString(arg.substr(0, end), name)) {
     return Status::InvalidData("bad quoted Enum name");
   }
   std::string_view rest = Trim(arg.substr(end));
@@ -256,7 +195,7 @@ Status ParseRec(std::string_view text, int depth, ChWireType* t) {
   if (name == "DateTime") {
     t->wire = ChWire::kDateTime;
     if (!parens) return Status::OK();
-    if (args.size() != 1 || !Unquote(args[0], &t->timezone))
+    if (args.size() != 1 || !ChUnquoteString(args[0], &t->timezone))
       return bad("DateTime('zone') expected");
     return Status::OK();
   }
@@ -266,7 +205,8 @@ Status ParseRec(std::string_view text, int depth, ChWireType* t) {
     }
     t->wire = ChWire::kDateTime64;
     t->precision = static_cast<int>(a);
-    if (args.size() == 2 && !Unquote(args[1], &t->timezone)) return bad("DateTime64 zone expected");
+    if (args.size() == 2 && !ChUnquoteString(args[1], &t->timezone))
+      return bad("DateTime64 zone expected");
     return Status::OK();
   }
   if (name == "Enum8" || name == "Enum16") {
