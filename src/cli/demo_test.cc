@@ -10,27 +10,14 @@
 #include <filesystem>
 #include <string>
 
+#include "core/temp_dir.h"
+
 namespace sluice::cli {
 namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string templ = (fs::temp_directory_path() / "sluice-demo-test-XXXXXX").string();
-    path_ = mkdtemp(templ.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using testing::TempDir;
 
 // Creates `path` and runs `sql` in it with the plain C API.
 void MakeDb(const std::string& path, const std::string& sql) {
@@ -55,16 +42,16 @@ constexpr const char* kTable =
 
 TEST(DemoDigest, SameContentInAnyInsertOrderGivesTheSameDigest) {
   TempDir tmp;
-  MakeDb(tmp.File("a.db"), std::string(kTable) +
-                               "INSERT INTO t VALUES (1, 'Привет', x'00ff', 1.5, 12.34);"
-                               "INSERT INTO t VALUES (2, NULL, NULL, NULL, 7);"
-                               "INSERT INTO t VALUES (3, '東京 🚀', x'', -0.25, NULL);");
-  MakeDb(tmp.File("b.db"), std::string(kTable) +
-                               "INSERT INTO t VALUES (3, '東京 🚀', x'', -0.25, NULL);"
-                               "INSERT INTO t VALUES (1, 'Привет', x'00ff', 1.5, 12.34);"
-                               "INSERT INTO t VALUES (2, NULL, NULL, NULL, 7);");
-  auto a = DigestSqliteTable(tmp.File("a.db"), "t");
-  auto b = DigestSqliteTable(tmp.File("b.db"), "t");
+  MakeDb(tmp.sub("a.db"), std::string(kTable) +
+                              "INSERT INTO t VALUES (1, 'Привет', x'00ff', 1.5, 12.34);"
+                              "INSERT INTO t VALUES (2, NULL, NULL, NULL, 7);"
+                              "INSERT INTO t VALUES (3, '東京 🚀', x'', -0.25, NULL);");
+  MakeDb(tmp.sub("b.db"), std::string(kTable) +
+                              "INSERT INTO t VALUES (3, '東京 🚀', x'', -0.25, NULL);"
+                              "INSERT INTO t VALUES (1, 'Привет', x'00ff', 1.5, 12.34);"
+                              "INSERT INTO t VALUES (2, NULL, NULL, NULL, 7);");
+  auto a = DigestSqliteTable(tmp.sub("a.db"), "t");
+  auto b = DigestSqliteTable(tmp.sub("b.db"), "t");
   ASSERT_TRUE(a.ok()) << a.status().ToString();
   ASSERT_TRUE(b.ok()) << b.status().ToString();
   EXPECT_EQ(a->rows, 3);
@@ -78,8 +65,8 @@ TEST(DemoDigest, DetectsEveryKindOfDifference) {
   TempDir tmp;
   const std::string base = std::string(kTable) + "INSERT INTO t VALUES (1, 'x', x'01', 1.5, 2);"
                                                  "INSERT INTO t VALUES (2, '', NULL, 0.5, 3);";
-  MakeDb(tmp.File("base.db"), base);
-  const std::string reference = Digest(tmp.File("base.db"));
+  MakeDb(tmp.sub("base.db"), base);
+  const std::string reference = Digest(tmp.sub("base.db"));
   struct Variant {
     const char* name;
     std::string sql;
@@ -110,7 +97,7 @@ TEST(DemoDigest, DetectsEveryKindOfDifference) {
   };
   int i = 0;
   for (const auto& v : variants) {
-    const std::string path = tmp.File("v" + std::to_string(i++) + ".db");
+    const std::string path = tmp.sub("v" + std::to_string(i++) + ".db");
     MakeDb(path, v.sql);
     EXPECT_NE(Digest(path), reference) << v.name;
   }
@@ -118,16 +105,19 @@ TEST(DemoDigest, DetectsEveryKindOfDifference) {
 
 TEST(DemoDigest, TableWithoutKeyIsOrderedByAllColumns) {
   TempDir tmp;
-  MakeDb(tmp.File("a.db"), "CREATE TABLE t (a INT, b TEXT); INSERT INTO t VALUES (2, 'b'), (1, 'a'), (1, 'c');");
-  MakeDb(tmp.File("b.db"), "CREATE TABLE t (a INT, b TEXT); INSERT INTO t VALUES (1, 'c'), (1, 'a'), (2, 'b');");
-  EXPECT_EQ(Digest(tmp.File("a.db")), Digest(tmp.File("b.db")));
+  MakeDb(tmp.sub("a.db"),
+         "CREATE TABLE t (a INT, b TEXT); INSERT INTO t VALUES (2, 'b'), (1, 'a'), (1, 'c');");
+  MakeDb(tmp.sub("b.db"),
+         "CREATE TABLE t (a INT, b TEXT); INSERT INTO t VALUES (1, 'c'), (1, 'a'), (2, 'b');");
+  EXPECT_EQ(Digest(tmp.sub("a.db")), Digest(tmp.sub("b.db")));
 }
 
 // The documented encoding, rebuilt here by hand for a one-row table.
 TEST(DemoDigest, FollowsTheDocumentedEncoding) {
   TempDir tmp;
-  MakeDb(tmp.File("a.db"), "CREATE TABLE t (id INTEGER PRIMARY KEY, s TEXT, r REAL, n INT);"
-                           "INSERT INTO t VALUES (-2, 'hé', 0.5, NULL);");
+  MakeDb(tmp.sub("a.db"),
+         "CREATE TABLE t (id INTEGER PRIMARY KEY, s TEXT, r REAL, n INT);"
+         "INSERT INTO t VALUES (-2, 'hé', 0.5, NULL);");
   std::string bytes = "sluice-table-digest-v1";
   auto u64 = [&](uint64_t v) {
     for (int i = 0; i < 8; ++i) bytes.push_back(static_cast<char>(v >> (8 * i)));
@@ -153,33 +143,33 @@ TEST(DemoDigest, FollowsTheDocumentedEncoding) {
     std::snprintf(hex, sizeof(hex), "%02x", b);
     expected += hex;
   }
-  EXPECT_EQ(Digest(tmp.File("a.db")), expected);
+  EXPECT_EQ(Digest(tmp.sub("a.db")), expected);
 }
 
 TEST(DemoDigest, MissingTableOrFileIsAnError) {
   TempDir tmp;
-  MakeDb(tmp.File("a.db"), kTable);
-  auto missing_table = DigestSqliteTable(tmp.File("a.db"), "nope");
+  MakeDb(tmp.sub("a.db"), kTable);
+  auto missing_table = DigestSqliteTable(tmp.sub("a.db"), "nope");
   ASSERT_FALSE(missing_table.ok());
   EXPECT_EQ(missing_table.status().code(), StatusCode::kNotFound);
   EXPECT_NE(missing_table.status().message().find("a.db"), std::string::npos);
-  EXPECT_FALSE(DigestSqliteTable(tmp.File("none.db"), "t").ok());
+  EXPECT_FALSE(DigestSqliteTable(tmp.sub("none.db"), "t").ok());
   // Not a database at all.
-  FILE* f = std::fopen(tmp.File("junk.db").c_str(), "wb");
+  FILE* f = std::fopen(tmp.sub("junk.db").c_str(), "wb");
   ASSERT_NE(f, nullptr);
   std::fputs("this is not an SQLite file, just some bytes of text padding it out", f);
   std::fclose(f);
-  EXPECT_FALSE(DigestSqliteTable(tmp.File("junk.db"), "t").ok());
+  EXPECT_FALSE(DigestSqliteTable(tmp.sub("junk.db"), "t").ok());
 }
 
 TEST(DemoDigest, StopFlagCancels) {
   TempDir tmp;
-  MakeDb(tmp.File("a.db"),
+  MakeDb(tmp.sub("a.db"),
          "CREATE TABLE t (id INTEGER PRIMARY KEY, s TEXT);"
          "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000) "
          "INSERT INTO t SELECT i, printf('%0100d', i) FROM n;");
   std::atomic<bool> stop{true};
-  auto d = DigestSqliteTable(tmp.File("a.db"), "t", &stop);
+  auto d = DigestSqliteTable(tmp.sub("a.db"), "t", &stop);
   ASSERT_FALSE(d.ok());
   EXPECT_EQ(d.status().code(), StatusCode::kCancelled);
 }
@@ -198,7 +188,7 @@ TEST(DemoRun, SmallRunMatchesAndCleansUp) {
   DemoOptions o;
   o.rows = 3000;
   o.workers = 2;
-  o.dir = tmp.File("run");
+  o.dir = tmp.sub("run");
   o.cleanup = true;
   o.quiet = true;
   o.progress = pipeline::ProgressMode::kNever;
@@ -217,7 +207,7 @@ TEST(DemoRun, SmallRunMatchesAndCleansUp) {
 
 TEST(DemoRun, RefusesADirectoryHoldingAnEarlierRun) {
   TempDir tmp;
-  MakeDb(tmp.File("source.db"), kTable);
+  MakeDb(tmp.sub("source.db"), kTable);
   DemoOptions o;
   o.rows = 10;
   o.dir = tmp.path();
@@ -227,8 +217,8 @@ TEST(DemoRun, RefusesADirectoryHoldingAnEarlierRun) {
   ASSERT_NE(out, nullptr);
   EXPECT_EQ(RunDemo(o, out), 2);
   std::fclose(out);
-  EXPECT_TRUE(fs::exists(tmp.File("source.db")));
-  EXPECT_FALSE(fs::exists(tmp.File("parts")));
+  EXPECT_TRUE(fs::exists(tmp.sub("source.db")));
+  EXPECT_FALSE(fs::exists(tmp.sub("parts")));
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include "connectors/gen/gen.h"
 #include "connectors/parts/parts.h"
 #include "core/io.h"
+#include "core/temp_dir.h"
 #include "formats/part/part.h"
 
 namespace sluice {
@@ -19,23 +20,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path_ = (fs::path(::testing::TempDir()) /
-             ("sluice_registry_" + std::to_string(::getpid()) + "_" + std::to_string(counter++)))
-                .string();
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string sub(const std::string& name) const { return (fs::path(path_) / name).string(); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using testing::TempDir;
 
 // A registry with one fake connector per role, to test Resolve on its own.
 Registry FakeRegistry() {

@@ -18,6 +18,7 @@
 #include "connectors/parts/parts.h"
 #include "core/io.h"
 #include "core/log.h"
+#include "core/temp_dir.h"
 
 namespace sluice::pipeline {
 namespace {
@@ -30,23 +31,7 @@ const bool kQuietLogs = [] {
   return true;
 }();
 
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path_ = (fs::path(::testing::TempDir()) /
-             ("sluice_runtime_" + std::to_string(::getpid()) + "_" + std::to_string(counter++)))
-                .string();
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const std::string& path() const { return path_; }
-  std::string sub(const std::string& name) const { return (fs::path(path_) / name).string(); }
-
- private:
-  std::string path_;
-};
+using testing::TempDir;
 
 // ---------------------------------------------------------------------------
 // An in-memory sink with a ledger and fault injection.

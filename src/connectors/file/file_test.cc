@@ -14,6 +14,7 @@
 
 #include "connectors/file/file_internal.h"
 #include "core/io.h"
+#include "core/temp_dir.h"
 #include "core/testing.h"
 #include "core/text.h"
 #include "formats/csv/csv.h"
@@ -25,31 +26,7 @@ namespace {
 namespace fs = std::filesystem;
 using KV = std::vector<std::pair<std::string, std::string>>;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "sluice_file_test_XXXXXX").string();
-    char* p = ::mkdtemp(tmpl.data());
-    EXPECT_NE(p, nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string operator/(const std::string& name) const { return (fs::path(path_) / name).string(); }
-  const std::string& path() const { return path_; }
-  // Names of everything in the directory (hidden entries too), sorted.
-  std::vector<std::string> List() const {
-    std::vector<std::string> out;
-    for (const auto& e : fs::directory_iterator(path_)) out.push_back(e.path().filename().string());
-    std::sort(out.begin(), out.end());
-    return out;
-  }
-
- private:
-  std::string path_;
-};
+using testing::TempDir;
 
 std::string ReadText(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

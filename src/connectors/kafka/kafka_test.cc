@@ -21,6 +21,7 @@
 #include "connectors/gen/gen.h"
 #include "connectors/kafka/kafka_client.h"
 #include "core/log.h"
+#include "core/temp_dir.h"
 #include "core/testing.h"
 #include "formats/part/part.h"
 #include "pipeline/runtime.h"
@@ -779,22 +780,7 @@ TEST(KafkaMock, OversizePartIsRefusedNamingSizeLimitAndPartSize) {
 // ---------------------------------------------------------------------------
 // End to end through the runtime: gen → Kafka → SQLite.
 
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path_ = (fs::path(::testing::TempDir()) /
-             ("sluice_kafka_" + std::to_string(::getpid()) + "_" + std::to_string(counter++)))
-                .string();
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string sub(const std::string& name) const { return (fs::path(path_) / name).string(); }
-
- private:
-  std::string path_;
-};
+using testing::TempDir;
 
 // Collects what a copy reads (to compare a table with the generator).
 class CollectSink final : public Sink {

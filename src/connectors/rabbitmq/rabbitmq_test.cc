@@ -19,6 +19,7 @@
 #include "connectors/gen/gen.h"
 #include "connectors/rabbitmq/amqp_conn.h"
 #include "core/log.h"
+#include "core/temp_dir.h"
 #include "pipeline/runtime.h"
 
 namespace sluice {
@@ -50,22 +51,7 @@ std::string WithQuery(const std::string& query) {
   return base + (base.find('?') == std::string::npos ? "?" : "&") + query;
 }
 
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path_ = (fs::path(::testing::TempDir()) /
-             ("sluice_amqp_" + std::to_string(::getpid()) + "_" + std::to_string(counter++)))
-                .string();
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string sub(const std::string& name) const { return (fs::path(path_) / name).string(); }
-
- private:
-  std::string path_;
-};
+using testing::TempDir;
 
 class RabbitmqTest : public ::testing::Test {
  protected:

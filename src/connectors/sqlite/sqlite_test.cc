@@ -16,6 +16,7 @@
 #include "connectors/sqlite/sqlite.h"
 #include "connectors/sqlite/sqlite_db.h"
 #include "connectors/sqlite/sqlite_types.h"
+#include "core/temp_dir.h"
 #include "core/temporal.h"
 #include "core/testing.h"
 #include "core/text.h"
@@ -39,28 +40,13 @@ using sqlite::Database;
 
 using Extra = std::vector<std::pair<std::string, std::string>>;
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/sluice_sqlite_test_XXXXXX";
-    char* p = mkdtemp(tmpl);
-    if (p != nullptr) path_ = p;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
-  }
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using testing::TempDir;
 
 class SqliteTest : public ::testing::Test {
  protected:
   void SetUp() override {
     RegisterSqlite(&registry_);
-    db_path_ = dir_.File("test.db");
+    db_path_ = dir_.sub("test.db");
   }
 
   std::string Uri() const { return "sqlite://" + db_path_; }
@@ -514,7 +500,7 @@ TEST_F(SqliteTest, MissingTableAndFile) {
   EXPECT_NE(st.message().find("absent_table"), std::string::npos) << st.message();
   EXPECT_NE(st.message().find("present"), std::string::npos) << st.message();
 
-  auto missing = registry_.MakeSource("sqlite://" + dir_.File("nope.db") + "?table=t");
+  auto missing = registry_.MakeSource("sqlite://" + dir_.sub("nope.db") + "?table=t");
   ASSERT_TRUE(missing.ok());
   Status st2 = (*missing)->Open(SourceOptions());
   EXPECT_EQ(st2.code(), StatusCode::kNotFound) << st2.ToString();
