@@ -443,6 +443,13 @@ namespace {
 
 // NULLs: RowBinary gives them a flag byte, Native a null map and a default
 // value in the values (this).
+// A NULL at `row` (1-based in the part) for a column that is not Nullable.
+Status NullNotAllowed(const ChColumnPlan& p, int64_t row) {
+  return Status::InvalidData("row " + std::to_string(row) + " column \"" + p.name +
+                             "\": NULL, but the ClickHouse column is " + p.target.text +
+                             " (not Nullable)");
+}
+
 void AppendDefault(const ChColumnPlan& p, std::string* out) {
   using Conv = ChColumnPlan::Conv;
   switch (p.conv) {
@@ -629,11 +636,7 @@ Status RowBinaryEncoder::Append(const RecordBatch& batch, int64_t first_row,
       const Column& col = batch.column(c);
       const ChColumnPlan& p = plans_[static_cast<size_t>(c)];
       if (col.IsNull(r)) {
-        if (!p.target.nullable) {
-          return Status::InvalidData("row " + std::to_string(first_row + r) + " column \"" +
-                                     p.name + "\": NULL, but the ClickHouse column is " +
-                                     p.target.text + " (not Nullable)");
-        }
+        if (!p.target.nullable) return NullNotAllowed(p, first_row + r);
         out->push_back('\x01');
         continue;
       }
@@ -767,11 +770,7 @@ Status ChPartBody::NextNative(std::string* out, size_t limit) {
         const int64_t end = std::min(n, row_ + kStep);
         for (int64_t r = row_; r < end; ++r, ++row_number_) {
           if (col.IsNull(r)) {
-            if (!p.target.nullable) {
-              return Status::InvalidData("row " + std::to_string(row_number_) + " column \"" +
-                                         p.name + "\": NULL, but the ClickHouse column is " +
-                                         p.target.text + " (not Nullable)");
-            }
+            if (!p.target.nullable) return NullNotAllowed(p, row_number_);
             AppendDefault(p, out);
             continue;
           }
