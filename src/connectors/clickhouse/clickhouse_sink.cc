@@ -170,16 +170,17 @@ class ClickhouseSinkWriter final : public SinkWriter {
       case Dedup::kLedger:
         return ApplyLedger(part, batches, rows, ctx);
       default:
-        return ApplyPlain(part, batches, rows, ctx);
+        return ApplyPlain(part, batches, rows);
     }
   }
 
  private:
   // The part's body, as one Native block or as RowBinary rows; `attempt` !=
-  // 0 appends the hidden columns. Made while it is sent (ChBodySource), so
-  // the encoded part never exists whole: a value the column cannot hold
+  // 0 appends the hidden columns. Made while it is sent (Insert), so the
+  // encoded part never exists whole: a value the column cannot hold
   // surfaces as Insert's error, naming the row and the column.
-  void Encode(const PartInfo& part, const std::vector<RecordBatch>& batches, uint64_t attempt) {
+  ChPartBody Body(const PartInfo& part, const std::vector<RecordBatch>& batches,
+                  uint64_t attempt) const {
     std::string part_value, attempt_value;
     if (attempt != 0) {
       AppendRowBinaryString(part.part_id, &part_value);
@@ -191,29 +192,28 @@ class ClickhouseSinkWriter final : public SinkWriter {
         hidden.push_back({kPartColumn, "String", std::move(part_value)});
         hidden.push_back({kAttemptColumn, "UInt64", std::move(attempt_value)});
       }
-      body_.emplace(ChPartBody::Native(plan_->encoder.get(), &batches, std::move(hidden)));
-    } else {
-      body_.emplace(
-          ChPartBody::RowBinary(plan_->encoder.get(), &batches, part_value + attempt_value));
+      return ChPartBody::Native(plan_->encoder.get(), &batches, std::move(hidden));
     }
+    return ChPartBody::RowBinary(plan_->encoder.get(), &batches, part_value + attempt_value);
   }
 
   // Hands ChClient the part body in pieces of about kPiece bytes.
   class BodySource final : public ChBodySource {
    public:
-    explicit BodySource(std::optional<ChPartBody>* body) : body_(body) {}
-    void Rewind() override { (*body_)->Rewind(); }
-    Result<bool> Next(std::string* out) override { return (*body_)->Next(out, kPiece); }
+    explicit BodySource(ChPartBody* body) : body_(body) {}
+    void Rewind() override { body_->Rewind(); }
+    Result<bool> Next(std::string* out) override { return body_->Next(out, kPiece); }
 
    private:
     static constexpr size_t kPiece = 256 << 10;
-    std::optional<ChPartBody>* body_;
+    ChPartBody* body_;
   };
 
-  Result<ChResponse> Insert(const PartInfo& part, int64_t rows, const std::string& token) {
+  Result<ChResponse> Insert(const PartInfo& part, int64_t rows, ChPartBody* body,
+                            const std::string& token) {
     ChRequest req;
     req.sql = plan_->insert_sql;
-    BodySource source(&body_);
+    BodySource source(body);
     req.body = &source;
     req.gzip = plan_->gzip;
     req.gzip_level = plan_->gzip_level;
@@ -230,9 +230,9 @@ class ClickhouseSinkWriter final : public SinkWriter {
 
   // dedup=none: at-least-once.
   Result<ApplyOutcome> ApplyPlain(const PartInfo& part, const std::vector<RecordBatch>& batches,
-                                  int64_t rows, const std::string& /*ctx*/) {
-    Encode(part, batches, 0);
-    SLUICE_RETURN_NOT_OK_CTX(Insert(part, rows, "").status(), "part " + part.part_id);
+                                  int64_t rows) {
+    ChPartBody body = Body(part, batches, 0);
+    SLUICE_RETURN_NOT_OK_CTX(Insert(part, rows, &body, "").status(), "part " + part.part_id);
     return ApplyOutcome::kApplied;
   }
 
@@ -240,10 +240,10 @@ class ClickhouseSinkWriter final : public SinkWriter {
   // part may simply be sent again until one answer arrives.
   Result<ApplyOutcome> ApplyToken(const PartInfo& part, const std::vector<RecordBatch>& batches,
                                   int64_t rows, const std::string& ctx) {
-    Encode(part, batches, 0);
+    ChPartBody body = Body(part, batches, 0);
     int64_t backoff_ms = 200;
     for (int attempt = 1;; ++attempt) {
-      Result<ChResponse> r = Insert(part, rows, part.part_id);
+      Result<ChResponse> r = Insert(part, rows, &body, part.part_id);
       if (r.ok()) {
         // 21.x+ reports written rows in X-ClickHouse-Summary: 0 of a
         // non-empty part means every block was a duplicate.
@@ -333,7 +333,7 @@ class ClickhouseSinkWriter final : public SinkWriter {
       do {
         mine = RandomAttempt();
       } while (ledger.count(mine) != 0);
-      Encode(part, batches, mine);
+      ChPartBody body = Body(part, batches, mine);
       {
         Status begin = ledger_.Record(part, mine, LedgerEvent::kBegin, rows);
         if (!begin.ok()) {
@@ -341,7 +341,7 @@ class ClickhouseSinkWriter final : public SinkWriter {
           return begin;
         }
       }
-      Result<ChResponse> ins = Insert(part, rows, "");
+      Result<ChResponse> ins = Insert(part, rows, &body, "");
       if (!ins.ok()) {
         // The INSERT may still run on the server (the answer was lost): wait
         // for it to end, then void the attempt; its rows, if any, are
@@ -399,7 +399,6 @@ class ClickhouseSinkWriter final : public SinkWriter {
   // Attempts of this writer whose INSERT failed or ended unrecorded: void,
   // and known to add no more rows.
   std::set<uint64_t> dead_;
-  std::optional<ChPartBody> body_;  // of the part being applied
 };
 
 // ---------------------------------------------------------------------------
