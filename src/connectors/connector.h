@@ -8,6 +8,7 @@
 // leaves the target as it was before the run (or with only whole parts applied).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -182,6 +183,24 @@ Status CheckBatchesMatch(const Schema& schema, const std::vector<RecordBatch>& b
                          const std::string& context);
 
 // Applies parts. Not thread-safe; the runtime creates one per worker thread.
+// Consecutive parts handed to SinkWriter::ApplyParts one at a time: a part's
+// batches stay valid until the next call of Next, and are released then, so
+// a run of parts never sits in memory whole.
+class PartFeed {
+ public:
+  virtual ~PartFeed() = default;
+  struct Item {
+    PartInfo info;
+    const std::vector<RecordBatch>* batches = nullptr;
+    int64_t bytes = 0;  // in-memory column bytes of the batches
+  };
+  static constexpr std::chrono::milliseconds kWaitForever{-1};
+  // The next part, waiting at most `wait` for one (kWaitForever: as long as
+  // it takes), or nullptr when there are no more or none came in time. An
+  // error (the run was stopped, a part could not be keyed) ends the run.
+  virtual Result<const Item*> Next(std::chrono::milliseconds wait) = 0;
+};
+
 class SinkWriter {
  public:
   virtual ~SinkWriter() = default;
@@ -190,6 +209,22 @@ class SinkWriter {
   // neither. A part whose id is already in the ledger is skipped.
   virtual Result<ApplyOutcome> ApplyPart(const PartInfo& part,
                                          const std::vector<RecordBatch>& batches) = 0;
+
+  // Whether ApplyParts is worth calling: writers whose destination pays a
+  // high cost per write (ClickHouse: every INSERT is new data parts on disk)
+  // send several parts in one. Such parts cannot be sent again from memory:
+  // if ApplyParts fails, the run fails, and its re-run applies what is left.
+  virtual bool GroupsParts() const { return false; }
+  // Takes parts from `feed` as long as the writer wants (at least one) and
+  // applies them; returns the outcome of each part taken, in order. Each
+  // part is applied exactly once as ApplyPart would, whatever happens; on
+  // an error, some of the parts taken may be applied (the ledger knows).
+  virtual Result<std::vector<ApplyOutcome>> ApplyParts(PartFeed* feed) {
+    SLUICE_ASSIGN_OR_RETURN(const PartFeed::Item* item, feed->Next(PartFeed::kWaitForever));
+    if (item == nullptr) return std::vector<ApplyOutcome>{};
+    SLUICE_ASSIGN_OR_RETURN(ApplyOutcome outcome, ApplyPart(item->info, *item->batches));
+    return std::vector<ApplyOutcome>{outcome};
+  }
 };
 
 // Thread safety: Open/Commit/Close from one thread; NewWriter may be called

@@ -1042,6 +1042,75 @@ struct CopyChunk {
   Chunk chunk;
 };
 
+// The queue of chunks as a PartFeed: Next pops (waiting for the readers),
+// keys the chunk and releases the one handed out before.
+class GroupedCopyFeed final : public PartFeed {
+ public:
+  struct Taken {
+    std::string name;
+    int64_t rows = 0, bytes = 0;
+  };
+  GroupedCopyFeed(BoundedQueue<CopyChunk>* chunks, RunControl* control,
+                  std::function<Status(CopyChunk*)> key)
+      : chunks_(chunks), control_(control), key_(std::move(key)) {}
+
+  void StartGroup() {
+    group_.clear();
+    current_.reset();
+  }
+  bool ended() const { return ended_; }
+  const std::vector<Taken>& group() const { return group_; }
+  // "chunk s/1" or "chunks s/1, s/3 .. s/9 (N rows)": what the group holds.
+  std::string GroupName() const {
+    int64_t rows = 0;
+    for (const Taken& t : group_) rows += t.rows;
+    if (group_.empty()) return "no chunks";
+    std::string out = group_.size() == 1 ? "chunk " + group_[0].name
+                                         : std::to_string(group_.size()) + " chunks " +
+                                               group_.front().name + " .. " + group_.back().name;
+    return out + " (" + std::to_string(rows) + " rows)";
+  }
+
+  Result<const Item*> Next(std::chrono::milliseconds wait) override {
+    current_.reset();  // releases the batches handed out before
+    if (ended_) return nullptr;
+    bool timed_out = false;
+    std::optional<CopyChunk> chunk =
+        wait.count() < 0 ? chunks_->Pop() : chunks_->PopFor(wait, &timed_out);
+    if (timed_out) return nullptr;  // the group ends; the feed goes on
+    if (control_->stopped()) {
+      ended_ = true;
+      return Status::Cancelled("the run was stopped");
+    }
+    if (!chunk) {
+      ended_ = true;
+      return nullptr;
+    }
+    SLUICE_RETURN_NOT_OK(key_(&*chunk));
+    current_.emplace();
+    current_->chunk = std::move(*chunk);
+    current_->item.info = current_->chunk.info;
+    current_->item.batches = &current_->chunk.chunk.batches;
+    current_->item.bytes = current_->chunk.chunk.bytes;
+    group_.push_back(
+        {PartNumberName(current_->item.info.stream_id, current_->item.info.part_number),
+         current_->item.info.rows, current_->item.bytes});
+    return &current_->item;
+  }
+
+ private:
+  struct Current {
+    CopyChunk chunk;
+    Item item;
+  };
+  BoundedQueue<CopyChunk>* chunks_;
+  RunControl* control_;
+  std::function<Status(CopyChunk*)> key_;
+  std::optional<Current> current_;
+  std::vector<Taken> group_;
+  bool ended_ = false;
+};
+
 Status CopyStages(Source* source, Sink* sink, const RunOptions& options, RunControl* control,
                   Counters* counters, SkipLog* skips, int* workers_used, Opened* opened,
                   StateSession* session, RunStats* stats) {
@@ -1193,6 +1262,23 @@ Status CopyStages(Source* source, Sink* sink, const RunOptions& options, RunCont
       if (readers_left.fetch_sub(1) == 1 && !control->stopped()) chunks.Close();
     });
   }
+  // Keyed on the writers rather than on the (often single) reader thread:
+  // the digest reads every value once.
+  auto key_chunk = [&](CopyChunk* item) -> Status {
+    auto key = part::ContentIdempotencyKey(item->key_base, *schema, item->chunk.batches,
+                                           item->info.part_number);
+    if (!key.ok()) {
+      return key.status().WithContext("keying chunk " +
+                                      PartNumberName(item->info.stream_id, item->info.part_number));
+    }
+    item->info.part_id = std::move(*key);
+    return Status::OK();
+  };
+  // A writer that sends several chunks at once (SinkWriter::GroupsParts)
+  // takes them from the queue one by one while it sends; each chunk is
+  // released when the writer takes the next. Not with --on-error skip-part
+  // (a rejected chunk is gone by then) or a held last chunk.
+  const bool may_group = !hold_last && options.on_error != ErrorPolicy::kSkipPart;
   for (int w = 0; w < writers; ++w) {
     threads.Spawn([&, w] {
       const std::string who = "copy worker " + std::to_string(w + 1);
@@ -1200,17 +1286,40 @@ Status CopyStages(Source* source, Sink* sink, const RunOptions& options, RunCont
       if (!writer.ok()) {
         return control->Fail(writer.status().WithContext(who + ": creating a destination writer"));
       }
+      if (may_group && (*writer)->GroupsParts()) {
+        GroupedCopyFeed feed(&chunks, control, key_chunk);
+        while (!feed.ended()) {
+          feed.StartGroup();
+          auto outcomes = (*writer)->ApplyParts(&feed);
+          if (!outcomes.ok()) {
+            return control->Fail(
+                outcomes.status().WithContext(who + ": applying " + feed.GroupName()));
+          }
+          const auto& taken = feed.group();
+          if (outcomes->size() != taken.size()) {
+            return control->Fail(Status::Internal(
+                who + ": the destination writer took " + std::to_string(taken.size()) +
+                " chunks and reported " + std::to_string(outcomes->size()) + " outcomes"));
+          }
+          for (size_t i = 0; i < taken.size(); ++i) {
+            if ((*outcomes)[i] == ApplyOutcome::kAlreadyApplied) {
+              counters->duplicates.fetch_add(1);
+              counters->duplicate_rows.fetch_add(taken[i].rows);
+              SLUICE_LOG(kDebug) << who << ": " << taken[i].name
+                                 << " already applied (skipped duplicate)";
+            } else {
+              counters->PartDone(taken[i].rows, taken[i].bytes);
+            }
+          }
+          if (!taken.empty()) {
+            SLUICE_LOG(kDebug) << who << ": applied " << feed.GroupName();
+          }
+        }
+        return;
+      }
       while (auto item = chunks.Pop()) {
         if (control->stopped()) return;
-        // Keyed here, on the writers, rather than on the (often single)
-        // reader thread: the digest reads every value once.
-        auto key = part::ContentIdempotencyKey(item->key_base, *schema, item->chunk.batches,
-                                               item->info.part_number);
-        if (!key.ok()) {
-          return control->Fail(key.status().WithContext(
-              who + ": keying chunk " + PartNumberName(item->info.stream_id, item->info.part_number)));
-        }
-        item->info.part_id = std::move(*key);
+        if (Status st = key_chunk(&*item); !st.ok()) return control->Fail(st.WithContext(who));
         if (hold_last) {
           // Keep the newest chunk back; apply the one kept before it.
           std::lock_guard<std::mutex> lock(held_mu);

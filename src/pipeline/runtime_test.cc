@@ -48,6 +48,11 @@ struct MemoryStore {
   std::map<std::string, Applied> ledger;  // part id -> what was applied
   std::set<int64_t> fail_part_numbers;    // ApplyPart fails with InvalidData for these
   int transient_failures = 0;             // ApplyPart fails with Retryable this many times first
+  // > 0: writers group parts (SinkWriter::ApplyParts), up to this many per
+  // group, applied together at the group's end (as ClickHouse's grouped
+  // INSERT): a failure applies nothing of the group.
+  int group_parts = 0;
+  std::vector<int> group_sizes;  // parts taken by each ApplyParts call
   int opens = 0, commits = 0, closes = 0;
   int64_t ledger_rows() {
     std::lock_guard<std::mutex> lock(mu);
@@ -86,6 +91,38 @@ class MemoryWriter final : public SinkWriter {
     if (rows != part.rows) return Status::InvalidData("row count differs from PartInfo");
     store_->ledger[part.part_id] = {part.stream_id, part.part_number, rows, batches};
     return ApplyOutcome::kApplied;
+  }
+
+  bool GroupsParts() const override { return store_->group_parts > 0; }
+  Result<std::vector<ApplyOutcome>> ApplyParts(PartFeed* feed) override {
+    std::vector<ApplyOutcome> out;
+    std::vector<std::pair<PartInfo, std::vector<RecordBatch>>> sent;
+    while (static_cast<int>(out.size()) < store_->group_parts) {
+      SLUICE_ASSIGN_OR_RETURN(const PartFeed::Item* item, feed->Next(PartFeed::kWaitForever));
+      if (item == nullptr) break;
+      std::lock_guard<std::mutex> lock(store_->mu);
+      if (store_->ledger.contains(item->info.part_id)) {
+        out.push_back(ApplyOutcome::kAlreadyApplied);
+        continue;
+      }
+      if (store_->fail_part_numbers.contains(item->info.part_number)) {
+        return Status::InvalidData("injected failure for part " +
+                                   std::to_string(item->info.part_number));
+      }
+      // The batches are only valid until the next Next: keep copies, as
+      // ClickHouse keeps what it has received.
+      sent.emplace_back(item->info, *item->batches);
+      out.push_back(ApplyOutcome::kApplied);
+    }
+    std::lock_guard<std::mutex> lock(store_->mu);
+    store_->group_sizes.push_back(static_cast<int>(out.size()));
+    for (auto& [info, batches] : sent) {
+      int64_t rows = 0;
+      for (const auto& b : batches) rows += b.num_rows();
+      if (rows != info.rows) return Status::InvalidData("row count differs from PartInfo");
+      store_->ledger[info.part_id] = {info.stream_id, info.part_number, rows, std::move(batches)};
+    }
+    return out;
   }
 
  private:
@@ -1150,6 +1187,69 @@ TEST(Copy, FailPolicyStopsAtTheFirstFailedChunk) {
   EXPECT_NE(st.message().find("copy worker"), std::string::npos) << st.message();
   EXPECT_EQ(store->commits, 0);
   EXPECT_EQ(stats.errors, 1);
+}
+
+// A writer that groups chunks (SinkWriter::ApplyParts) takes consecutive
+// ones from the queue; every chunk is applied once and counted once, and a
+// re-run finds them all applied.
+TEST(Copy, AGroupingWriterAppliesEveryChunkOnceAndAReRunSkipsThemAll) {
+  auto store = std::make_shared<MemoryStore>();
+  store->group_parts = 4;
+  constexpr int64_t kRows = 300000;
+  RunStats first;
+  {
+    auto source = GenSource(kRows);
+    MemorySink sink(store);
+    ASSERT_TRUE(RunCopy(source.get(), &sink, SmallParts(2), &first).ok()) << first.error;
+  }
+  EXPECT_EQ(first.rows, kRows);
+  EXPECT_EQ(first.parts, static_cast<int64_t>(store->ledger.size()));
+  EXPECT_GT(store->ledger.size(), 8u);
+  EXPECT_EQ(*std::max_element(store->group_sizes.begin(), store->group_sizes.end()), 4);
+  int taken = 0;
+  for (int n : store->group_sizes) taken += n;
+  EXPECT_EQ(taken, first.parts);
+  ExpectExactlyGenRows(store->all_batches(), gen::GenSchema::kMixed, 1, kRows);
+  {
+    auto source = GenSource(kRows);
+    MemorySink sink(store);
+    RunStats again;
+    ASSERT_TRUE(RunCopy(source.get(), &sink, SmallParts(1), &again).ok()) << again.error;
+    EXPECT_EQ(again.rows, 0);
+    EXPECT_EQ(again.duplicates, first.parts);
+    EXPECT_EQ(again.duplicate_rows, kRows);
+  }
+}
+
+// A group that fails fails the run (its chunks cannot be sent again from
+// memory), naming the chunks; the re-run applies what is missing, once.
+TEST(Copy, AFailedGroupFailsTheRunAndTheReRunCompletesIt) {
+  auto store = std::make_shared<MemoryStore>();
+  store->group_parts = 3;
+  store->fail_part_numbers = {5};
+  constexpr int64_t kRows = 200000;
+  {
+    auto source = GenSource(kRows);
+    MemorySink sink(store);
+    RunStats stats;
+    Status st = RunCopy(source.get(), &sink, SmallParts(2), &stats);
+    EXPECT_EQ(st.code(), StatusCode::kInvalidData) << st.ToString();
+    EXPECT_NE(st.message().find("copy worker"), std::string::npos) << st.message();
+    EXPECT_NE(st.message().find("chunk"), std::string::npos) << st.message();
+    EXPECT_EQ(store->commits, 0);
+    EXPECT_EQ(store->ledger_rows(), stats.rows);
+    EXPECT_LT(stats.rows, kRows);
+  }
+  store->fail_part_numbers.clear();
+  {
+    auto source = GenSource(kRows);
+    MemorySink sink(store);
+    RunStats stats;
+    ASSERT_TRUE(RunCopy(source.get(), &sink, SmallParts(2), &stats).ok()) << stats.error;
+    EXPECT_EQ(stats.rows + stats.duplicate_rows, kRows);
+    EXPECT_EQ(store->commits, 1);
+  }
+  ExpectExactlyGenRows(store->all_batches(), gen::GenSchema::kMixed, 1, kRows);
 }
 
 // ---------------------------------------------------------------------------

@@ -289,10 +289,12 @@ def import_args(src, dst, *extra):
     return [SLUICE, "import", src, "--into", dst, "--progress", "never", "--workers", "4", *extra]
 
 
-def run_kill_cycles(db, src, prefix, cycles, rng, reference, rows, capsys, what, args=copy_args):
+def run_kill_cycles(db, src, prefix, cycles, rng, reference, rows, capsys, what, args=copy_args,
+                    sink_opts=None):
+    sink_opts = sink_opts or {}
     # One full run to learn the duration (and the reference checksum).
     t0 = time.monotonic()
-    r = subprocess.run(args(src, sink_uri(db, reference), "-q"), capture_output=True,
+    r = subprocess.run(args(src, sink_uri(db, reference, **sink_opts), "-q"), capture_output=True,
                        text=True, timeout=600)
     duration = time.monotonic() - t0
     assert r.returncode == 0, r.stderr
@@ -301,7 +303,7 @@ def run_kill_cycles(db, src, prefix, cycles, rng, reference, rows, capsys, what,
     log, partial = [], 0
     for cycle in range(cycles):
         table = f"{prefix}{cycle:02d}"
-        dst = sink_uri(db, table)
+        dst = sink_uri(db, table, **sink_opts)
         kills = 2 if cycle % 3 == 2 else 1   # one cycle in three: the re-run is killed too
         states = []
         for _ in range(kills):
@@ -336,8 +338,11 @@ def run_kill_cycles(db, src, prefix, cycles, rng, reference, rows, capsys, what,
 def test_sqlite_copy_killed_repeatedly_ends_exactly_once(chdb, sqlite_sources, capsys):
     src, rows = sqlite_sources["mixed"]
     # The reference run itself equals the generator's rows.
+    # Grouped INSERTs of up to 12,000 rows (about 5 chunks of 256 KiB): with
+    # 4 writers, kills land before, inside and between groups.
     run_kill_cycles(chdb, f"sqlite://{src}?table=t", "sqlite_kill", 8, random.Random(SEED),
-                    "sqlite_ref", rows, capsys, "SQLite -> ClickHouse SIGKILL")
+                    "sqlite_ref", rows, capsys, "SQLite -> ClickHouse SIGKILL",
+                    sink_opts={"insert_rows": 12000})
     got = read_table(chdb, "sqlite_ref", e2e.MIXED, "id")
     assert_rows_equal(got, e2e.gen_rows("mixed", rows), e2e.MIXED, "SQLite reference copy")
 

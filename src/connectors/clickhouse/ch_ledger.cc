@@ -60,64 +60,91 @@ std::string LedgerCreateSql(const std::string& qledger) {
          "ENGINE = MergeTree ORDER BY (target, part_id)";
 }
 
-Result<PartLedger> ChLedger::Read(const std::string& part_id) {
-  SLUICE_ASSIGN_OR_RETURN(
-      auto rows,
-      client_->QueryRows(std::string("SELECT ") + kEventColumns + " FROM " + t_->qledger +
-                             " WHERE target = " + ChQuoteString(t_->target) +
-                             " AND part_id = " + ChQuoteString(part_id),
-                         3, "reading the ledger of part " + part_id));
-  PartLedger out;
-  for (const TsvRow& r : rows) {
-    uint64_t attempt = 0;
-    int64_t event = 0, age = 0;
-    if (!ToUInt(r[0], &attempt) || !ToInt(r[1], &event) || !ToInt(r[2], &age)) {
-      return Status::InvalidData("clickhouse " + client_->endpoint().Address() +
-                                 ": unreadable ledger row of part " + part_id);
-    }
-    Apply(&out[attempt], event, age);
-  }
-  return out;
-}
-
-Result<std::map<std::string, PartLedger>> ChLedger::ReadAll() {
+Result<std::map<std::string, PartLedger>> ChLedger::ReadWhere(const std::string& condition,
+                                                              const std::string& what) {
   SLUICE_ASSIGN_OR_RETURN(
       auto rows,
       client_->QueryRows(std::string("SELECT part_id, ") + kEventColumns + " FROM " + t_->qledger +
-                             " WHERE target = " + ChQuoteString(t_->target),
-                         4, "reading the ledger"));
+                             " WHERE target = " + ChQuoteString(t_->target) + condition,
+                         4, "reading the ledger" + what));
   std::map<std::string, PartLedger> out;
   for (const TsvRow& r : rows) {
     uint64_t attempt = 0;
     int64_t event = 0, age = 0;
     if (!r[0] || !ToUInt(r[1], &attempt) || !ToInt(r[2], &event) || !ToInt(r[3], &age)) {
       return Status::InvalidData("clickhouse " + client_->endpoint().Address() +
-                                 ": unreadable ledger row");
+                                 ": unreadable ledger row" + what);
     }
     Apply(&out[*r[0]][attempt], event, age);
   }
   return out;
 }
 
-Status ChLedger::Record(const PartInfo& part, uint64_t attempt, LedgerEvent event, int64_t rows) {
-  // INSERT ... SELECT with literals: one row, stamped with the server's clock.
-  const std::string sql =
-      "INSERT INTO " + t_->qledger +
-      " (target, part_id, attempt, event, rows, stream_id, part_number, at) SELECT " +
-      ChQuoteString(t_->target) + ", " + ChQuoteString(part.part_id) + ", " +
-      std::to_string(attempt) + ", " + std::to_string(static_cast<int>(event)) + ", " +
-      std::to_string(std::max<int64_t>(rows, 0)) + ", " + ChQuoteString(part.stream_id) + ", " +
-      std::to_string(part.part_number) + ", now()";
-  static const char* kNames[] = {"", "begin", "done", "fence", "purged"};
-  return client_->Exec(sql, std::string("recording ") + kNames[static_cast<int>(event)] +
-                                " of part " + part.part_id + " attempt " + std::to_string(attempt));
+Result<PartLedger> ChLedger::Read(const std::string& part_id) {
+  SLUICE_ASSIGN_OR_RETURN(
+      auto parts, ReadWhere(" AND part_id = " + ChQuoteString(part_id), " of part " + part_id));
+  auto it = parts.find(part_id);
+  return it == parts.end() ? PartLedger{} : std::move(it->second);
 }
 
-std::string ChLedger::QueryId(const std::string& part_id) const {
-  // The target and the part, hashed: query ids are short and printable.
-  std::string key = t_->target;
+Result<std::map<std::string, PartLedger>> ChLedger::ReadParts(
+    const std::vector<std::string>& part_ids) {
+  if (part_ids.empty()) return std::map<std::string, PartLedger>{};
+  std::string list;
+  for (const std::string& id : part_ids) list += (list.empty() ? "" : ", ") + ChQuoteString(id);
+  return ReadWhere(" AND part_id IN (" + list + ")",
+                   " of " + std::to_string(part_ids.size()) + " parts (" + part_ids.front() +
+                       (part_ids.size() > 1 ? ", ..." : "") + ")");
+}
+
+Result<std::map<std::string, PartLedger>> ChLedger::ReadAll() { return ReadWhere("", ""); }
+
+namespace {
+
+const char* EventName(LedgerEvent event) {
+  static const char* kNames[] = {"", "begin", "done", "fence", "purged"};
+  return kNames[static_cast<int>(event)];
+}
+
+}  // namespace
+
+Status ChLedger::Record(const PartInfo& part, uint64_t attempt, LedgerEvent event, int64_t rows) {
+  PartInfo p = part;
+  p.rows = rows;
+  return RecordParts({p}, attempt, event, true);
+}
+
+Status ChLedger::RecordParts(const std::vector<PartInfo>& parts, uint64_t attempt,
+                             LedgerEvent event, bool with_rows) {
+  if (parts.empty()) return Status::OK();
+  // INSERT ... SELECT with literals, stamped with the server's clock: one
+  // row per part, all in one block.
+  std::string sql = "INSERT INTO " + t_->qledger +
+                    " (target, part_id, attempt, event, rows, stream_id, part_number, at) ";
+  const std::string common = ChQuoteString(t_->target);
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const PartInfo& part = parts[i];
+    if (i > 0) sql += " UNION ALL ";
+    // Typed: the SELECTs of a UNION ALL must agree on types (18.16).
+    sql += "SELECT " + common + ", " + ChQuoteString(part.part_id) + ", toUInt64(" +
+           std::to_string(attempt) + "), toUInt8(" + std::to_string(static_cast<int>(event)) +
+           "), toUInt64(" + std::to_string(with_rows ? std::max<int64_t>(part.rows, 0) : 0) +
+           "), " + ChQuoteString(part.stream_id) + ", toInt64(" + std::to_string(part.part_number) +
+           "), now()";
+  }
+  return client_->Exec(sql, std::string("recording ") + EventName(event) + " of " +
+                                (parts.size() == 1 ? "part " + parts[0].part_id
+                                                   : std::to_string(parts.size()) + " parts") +
+                                " attempt " + std::to_string(attempt));
+}
+
+namespace {
+
+// "sluice-insert-" and a hash of the target and `what`: short and printable.
+std::string HashedQueryId(const std::string& target, const std::string& what) {
+  std::string key = target;
   key.push_back('\0');
-  key += part_id;
+  key += what;
   const XXH128_hash_t h = XXH3_128bits(key.data(), key.size());
   char buf[40];
   std::snprintf(buf, sizeof(buf), "%016llx%016llx", static_cast<unsigned long long>(h.high64),
@@ -125,24 +152,37 @@ std::string ChLedger::QueryId(const std::string& part_id) const {
   return std::string("sluice-insert-") + buf;
 }
 
-Result<bool> ChLedger::InsertRunning(const std::string& part_id) {
+}  // namespace
+
+std::string ChLedger::QueryId(uint64_t attempt) const {
+  return HashedQueryId(t_->target, "attempt:" + std::to_string(attempt));
+}
+
+std::string ChLedger::PartQueryId(const std::string& part_id) const {
+  return HashedQueryId(t_->target, part_id);
+}
+
+Result<bool> ChLedger::InsertRunning(const std::string& part_id,
+                                     const std::vector<uint64_t>& attempts) {
+  // Also the part's own id (an older sluice's INSERT may still run).
+  std::string ids = ChQuoteString(PartQueryId(part_id));
+  for (uint64_t a : attempts) ids += ", " + ChQuoteString(QueryId(a));
   SLUICE_ASSIGN_OR_RETURN(
-      auto rows, client_->QueryRows("SELECT count() FROM system.processes WHERE query_id = " +
-                                        ChQuoteString(QueryId(part_id)),
-                                    1, "looking for a running insert of part " + part_id));
+      auto rows,
+      client_->QueryRows("SELECT count() FROM system.processes WHERE query_id IN (" + ids + ")", 1,
+                         "looking for a running insert of part " + part_id));
   return !rows.empty() && rows[0][0] && *rows[0][0] != "0";
 }
 
-Status ChLedger::WaitInsertGone(const std::string& part_id) {
+Status ChLedger::WaitInsertGone(const std::string& part_id, const std::vector<uint64_t>& attempts) {
   const auto deadline = Clock::now() + std::chrono::milliseconds(t_->insert_wait_ms);
   int64_t sleep_ms = 20;
   while (true) {
-    SLUICE_ASSIGN_OR_RETURN(bool running, InsertRunning(part_id));
+    SLUICE_ASSIGN_OR_RETURN(bool running, InsertRunning(part_id, attempts));
     if (!running) return Status::OK();
     if (Clock::now() >= deadline) {
       return Status::Retryable("clickhouse " + client_->endpoint().Address() +
-                               ": an INSERT of part " + part_id + " (query_id " + QueryId(part_id) +
-                               ") is still running after " +
+                               ": an INSERT of part " + part_id + " is still running after " +
                                std::to_string(t_->insert_wait_ms / 1000) + " s");
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(sleep_ms));
@@ -178,8 +218,8 @@ Status ChLedger::CleanInvalid(const PartInfo& part, const PartLedger& ledger,
     if (st.invalid()) invalid.push_back(attempt);
   }
   if (invalid.empty()) return Status::OK();
-  // Rows of an attempt can only arrive through an INSERT of this part.
-  SLUICE_RETURN_NOT_OK(WaitInsertGone(part.part_id));
+  // Rows of an attempt can only arrive through its own INSERT.
+  SLUICE_RETURN_NOT_OK(WaitInsertGone(part.part_id, invalid));
   SLUICE_ASSIGN_OR_RETURN(
       auto counts,
       client_->QueryRows("SELECT " + std::string(kAttemptColumn) + ", count() FROM " + t_->qtable +

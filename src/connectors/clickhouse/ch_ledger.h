@@ -17,10 +17,13 @@
 // Rows of fenced attempts are deleted with `ALTER TABLE .. DELETE WHERE
 // _sluice_part = .. AND _sluice_attempt IN (..)` (a mutation, waited for in
 // system.mutations). An attempt that began but never finished (a killed
-// writer, a lost HTTP response) is fenced once no INSERT of the part runs
-// (every INSERT of a part carries the query_id QueryId(part), which the
-// server keeps in system.processes while it runs and refuses to run twice at
-// once) and it stayed unfinished for `settle_ms`. The protocol itself is in
+// writer, a lost HTTP response) is fenced once its INSERT no longer runs
+// (every INSERT carries the query_id QueryId(attempt), which the server
+// keeps in system.processes while it runs) and it stayed unfinished for
+// `settle_ms`. One attempt id may cover several parts: a grouped INSERT
+// (ClickhouseSinkWriter::ApplyParts) sends consecutive parts in one body,
+// each part's rows with its own `_sluice_part`, and records their begins
+// (one multi-row INSERT) before the body's last byte. The protocol itself is in
 // ClickhouseSinkWriter::ApplyLedger (clickhouse_sink.cc); docs/connectors/
 // clickhouse.md states what it guarantees.
 //
@@ -31,6 +34,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "connectors/clickhouse/ch_http.h"
 #include "connectors/connector.h"
@@ -76,15 +80,29 @@ class ChLedger {
   ChLedger(ChClient* client, const ChLedgerTarget* t) : client_(client), t_(t) {}
 
   Result<PartLedger> Read(const std::string& part_id);
+  // The attempts of several parts in one query (parts without events are
+  // absent from the map).
+  Result<std::map<std::string, PartLedger>> ReadParts(const std::vector<std::string>& part_ids);
   // Every part of the target with its attempts (for the sweep at commit).
   Result<std::map<std::string, PartLedger>> ReadAll();
   // Appends one event. Idempotent: an event recorded twice means the same.
   Status Record(const PartInfo& part, uint64_t attempt, LedgerEvent event, int64_t rows);
+  // The same event of one attempt for several parts, in one INSERT (its
+  // rows land together or not at all); `with_rows`: each PartInfo::rows,
+  // else 0.
+  Status RecordParts(const std::vector<PartInfo>& parts, uint64_t attempt, LedgerEvent event,
+                     bool with_rows);
 
-  // The query_id every INSERT of `part_id` into the target runs under.
-  std::string QueryId(const std::string& part_id) const;
-  Result<bool> InsertRunning(const std::string& part_id);
-  Status WaitInsertGone(const std::string& part_id);
+  // The query_id the INSERT of `attempt` into the target runs under.
+  std::string QueryId(uint64_t attempt) const;
+  // The query_id of INSERTs without attempts (dedup=token/none), and of
+  // every INSERT of sluice before 2026-11-21: the server refuses to run two
+  // INSERTs of the part at once.
+  std::string PartQueryId(const std::string& part_id) const;
+  // Whether an INSERT of one of `attempts` still runs (also under the
+  // part's own query id, which sluice before 2026-11-21 gave every INSERT).
+  Result<bool> InsertRunning(const std::string& part_id, const std::vector<uint64_t>& attempts);
+  Status WaitInsertGone(const std::string& part_id, const std::vector<uint64_t>& attempts);
 
   // Deletes the rows of every fenced, unpurged attempt of the part (after
   // waiting for a running INSERT of it) and marks those that can no longer
@@ -96,6 +114,9 @@ class ChLedger {
   Status WaitMutations();
 
  private:
+  Result<std::map<std::string, PartLedger>> ReadWhere(const std::string& condition,
+                                                      const std::string& what);
+
   ChClient* client_;
   const ChLedgerTarget* t_;
 };

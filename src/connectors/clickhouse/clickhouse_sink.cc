@@ -76,6 +76,11 @@ struct SinkConfig {
   // 2 MiB chunks cost the server 3.5 s of CPU, 16 MiB 1.6 s, 32 MiB 1.1 s;
   // memory grows with it (about 8-12 chunks in flight: 150 MB at 16 MiB).
   int64_t part_bytes = int64_t{16} << 20;
+  // copy: consecutive chunks sent in one INSERT (ApplyParts), up to these
+  // rows and bytes; on 18.16, 10M lineitem rows as 100 INSERTs of 100k rows
+  // cost the server 10-11 s of CPU, as 10 of 1M rows 5.5 s. 0: one each.
+  int64_t insert_rows = 1'000'000;
+  int64_t insert_bytes = int64_t{256} << 20;
   ChMappingOptions mapping;
   int64_t settle_ms = 5000;
   int64_t mutation_timeout_ms = 600'000;
@@ -112,6 +117,8 @@ struct WritePlan {
   std::shared_ptr<const Schema> schema;
   std::shared_ptr<const RowBinaryEncoder> encoder;
   ChLedgerTarget ledger;  // ledger path only
+  int64_t group_rows = 0;   // ApplyParts: rows per grouped INSERT (0: one part each)
+  int64_t group_bytes = 0;  // and in-memory bytes
 };
 
 std::string RandomHex(int bytes) {
@@ -174,7 +181,304 @@ class ClickhouseSinkWriter final : public SinkWriter {
     }
   }
 
+  bool GroupsParts() const override {
+    return plan_->group_rows > 0 &&
+           (plan_->dedup == Dedup::kLedger || plan_->dedup == Dedup::kNone);
+  }
+
+  // Several parts in one INSERT (up to group_rows rows / group_bytes bytes):
+  // every INSERT is new data parts on disk, and the server's cost per
+  // INSERT outweighs its cost per row at 100k-row parts. The parts come
+  // from the feed while the body is sent, so they are never in memory
+  // together; the server squashes the body's blocks into one (the
+  // min_insert_block_size_* settings below), written when the body ends.
+  //
+  // dedup=ledger: each part taken is looked up in the ledger first; one
+  // already applied is skipped, one with attempts still to settle goes
+  // through ApplyPart's protocol on its own (rare: after a crash or beside
+  // a concurrent writer); the rest are sent, each part's rows with its own
+  // `_sluice_part` and the group's one attempt id. Their `begin` events are
+  // recorded (one INSERT) before the body's last byte, so a row can never
+  // exist without one; `done` (one INSERT) after the server's answer. A
+  // failed INSERT voids the attempt and fails the run: the parts are no
+  // longer in memory, and the re-run applies them.
+  Result<std::vector<ApplyOutcome>> ApplyParts(PartFeed* feed) override {
+    if (!group_client_) {
+      SLUICE_ASSIGN_OR_RETURN(group_client_, ChClient::Make(plan_->endpoint));
+    }
+    const bool ledger = plan_->dedup == Dedup::kLedger;
+    GroupBody group(this, feed, RandomAttempt(), ledger);
+    // Parts are taken before the request (waiting as long as the source
+    // takes) until one has to be sent: parts already applied never open an
+    // INSERT, and a slow source does not hold one open for its first part.
+    SLUICE_RETURN_NOT_OK(group.Prime());
+    if (group.sent().empty()) return group.outcomes();
+    // Once open, the INSERT takes more parts for at most a quarter of the
+    // request timeout (curl's limit for the whole request).
+    group.SetDeadline(Clock::now() + std::chrono::milliseconds(std::max<int64_t>(
+                                         1000, plan_->endpoint.request_timeout_ms / 4)));
+    ChRequest req;
+    req.sql = plan_->insert_sql;
+    req.body = &group;
+    req.gzip = plan_->gzip;
+    req.gzip_level = plan_->gzip_level;
+    req.idempotent = false;
+    req.query_id = ledger_.QueryId(group.attempt());
+    // Every block of the body waits until its end (one data part per
+    // partition), so nothing is written before the `begin` events are.
+    req.settings.emplace_back("min_insert_block_size_rows", "1000000000000");
+    req.settings.emplace_back("min_insert_block_size_bytes", "1000000000000000");
+    Result<ChResponse> ins = group_client_->Execute(req, "inserting a group of parts");
+    if (ins.ok() && ledger) ins = FinishGroup(&group);
+    if (!ins.ok()) {
+      Status st = ins.status();
+      if (ledger && group.begun()) {
+        // The INSERT may still run on the server (a lost answer): wait for
+        // it, then void the attempt and delete what it wrote.
+        Status voided = VoidGroup(group);
+        if (!voided.ok()) {
+          SLUICE_LOG(kWarn) << plan_->where << ": voiding attempt " << group.attempt()
+                            << " failed (the next run of these parts does it): " << voided;
+        }
+      }
+      return st.WithContext(group.Describe() +
+                            " (no more of them can be sent: they are no longer "
+                            "in memory; a re-run applies them)");
+    }
+    if (!ledger) group.SetSentOutcome(ApplyOutcome::kApplied);
+    return group.outcomes();
+  }
+
  private:
+  // The body of a grouped INSERT: takes parts from the feed as curl asks
+  // for more bytes, and settles each part's ledger state on the way.
+  class GroupBody final : public ChBodySource {
+   public:
+    // `attempt` names the INSERT (its query id) and, with the ledger, the
+    // attempt of every part it carries.
+    GroupBody(ClickhouseSinkWriter* w, PartFeed* feed, uint64_t attempt, bool ledger)
+        : w_(w), feed_(feed), attempt_(attempt), ledger_(ledger) {}
+    uint64_t attempt() const { return attempt_; }
+    void SetDeadline(Clock::time_point deadline) { deadline_ = deadline; }
+
+    // Takes parts until one is to be sent (or none is left).
+    Status Prime() {
+      while (!body_ && TakeMore()) {
+        SLUICE_ASSIGN_OR_RETURN(const PartFeed::Item* item, feed_->Next(PartFeed::kWaitForever));
+        if (item == nullptr) {
+          ended_ = true;
+          break;
+        }
+        SLUICE_RETURN_NOT_OK(Take(*item));
+      }
+      return Status::OK();
+    }
+
+    bool begun() const { return begun_; }
+    const std::vector<PartInfo>& sent() const { return sent_; }
+    std::vector<ApplyOutcome> outcomes() const {
+      std::vector<ApplyOutcome> out;
+      for (const auto& o : outcomes_) out.push_back(o.value_or(ApplyOutcome::kApplied));
+      return out;
+    }
+    void SetOutcome(const std::string& part_id, ApplyOutcome outcome) {
+      for (size_t i = 0; i < outcomes_.size(); ++i) {
+        if (ids_[i] == part_id) outcomes_[i] = outcome;
+      }
+    }
+    void SetSentOutcome(ApplyOutcome outcome) {
+      for (const PartInfo& p : sent_) SetOutcome(p.part_id, outcome);
+    }
+    std::string Describe() const {
+      std::string out = std::to_string(outcomes_.size()) + " part(s) sent in one INSERT";
+      if (ledger_) out += " (attempt " + std::to_string(attempt_) + ")";
+      if (!ids_.empty()) out += ": " + ids_.front() + (ids_.size() > 1 ? " .. " + ids_.back() : "");
+      return out;
+    }
+
+    void Rewind() override {}  // sent once (ChRequest::idempotent is false)
+
+    // The body's last byte so far is always held back until the `begin`
+    // events are recorded: a body cut short (the run stopped, the process
+    // killed) then always ends inside a block or row, which the server
+    // rejects whole. Cut between two complete blocks, 18.16 would insert
+    // them (it takes the end of the connection for the end of the body).
+    Result<bool> Next(std::string* out) override {
+      const size_t start = out->size();
+      out->append(held_);
+      held_.clear();
+      const size_t base = out->size();
+      while (out->size() == base) {
+        SLUICE_ASSIGN_OR_RETURN(bool more, Produce(out));
+        if (!more) break;
+      }
+      // Complete: the held byte (if any) goes now.
+      if (out->size() == base) return base > start;
+      held_.assign(1, out->back());
+      out->pop_back();
+      return true;
+    }
+
+   private:
+    static constexpr size_t kPiece = 256 << 10;
+
+    // The body's next bytes: the current part's, or the next part's.
+    Result<bool> Produce(std::string* out) {
+      if (finished_) return false;
+      while (true) {
+        if (body_) {
+          Result<bool> more = body_->Next(out, kPiece);
+          if (!more.ok()) return more.status().WithContext("part " + sent_.back().part_id);
+          if (*more) return true;
+          body_.reset();
+        }
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - Clock::now());
+        if (!TakeMore() || left.count() <= 0) return Finish();
+        // No more than `left`: a slow source ends the group, not the request.
+        SLUICE_ASSIGN_OR_RETURN(const PartFeed::Item* item, feed_->Next(left));
+        if (item == nullptr) {
+          ended_ = true;
+          return Finish();
+        }
+        SLUICE_RETURN_NOT_OK(Take(*item));
+      }
+    }
+
+    bool TakeMore() const {
+      if (ended_ || outcomes_.empty()) return !ended_;
+      const WritePlan& plan = *w_->plan_;
+      return rows_ + last_rows_ <= plan.group_rows && bytes_ + last_bytes_ <= plan.group_bytes;
+    }
+
+    Status Take(const PartFeed::Item& item) {
+      const PartInfo& part = item.info;
+      const std::string ctx = w_->plan_->where + " part " + part.part_id;
+      if (part.part_id.empty())
+        return Status::InvalidArgument(w_->plan_->where + ": empty part id");
+      SLUICE_RETURN_NOT_OK(CheckBatchesMatch(*w_->plan_->schema, *item.batches, ctx));
+      int64_t rows = 0;
+      for (const RecordBatch& b : *item.batches) rows += b.num_rows();
+      ids_.push_back(part.part_id);
+      outcomes_.emplace_back();
+      last_rows_ = rows;
+      last_bytes_ = item.bytes;
+      rows_ += rows;
+      bytes_ += item.bytes;
+      if (rows == 0) {
+        outcomes_.back() = ApplyOutcome::kApplied;
+        return Status::OK();
+      }
+      if (ledger_) {
+        SLUICE_ASSIGN_OR_RETURN(PartLedger ledger, w_->ledger_.Read(part.part_id));
+        if (!ledger.empty()) {
+          int valid = 0, unsettled = 0;
+          for (const auto& [attempt, st] : ledger) {
+            valid += st.valid() ? 1 : 0;
+            unsettled += st.pending() || st.invalid() ? 1 : 0;
+          }
+          const bool clean_valid = valid == 1 && unsettled == 0;
+          if (clean_valid) {
+            outcomes_.back() = ApplyOutcome::kAlreadyApplied;
+          } else {
+            // Attempts to settle first: the part on its own, on the
+            // writer's other connection, while this body waits.
+            PartInfo p = part;
+            p.rows = rows;
+            SLUICE_ASSIGN_OR_RETURN(outcomes_.back(), w_->ApplyLedger(p, *item.batches, rows, ctx));
+          }
+          return Status::OK();
+        }
+      }
+      PartInfo p = part;
+      p.rows = rows;
+      sent_.push_back(std::move(p));
+      body_.emplace(w_->Body(sent_.back(), *item.batches, ledger_ ? attempt_ : 0));
+      return Status::OK();
+    }
+
+    // Before the body's last byte: the `begin` of every part sent.
+    Result<bool> Finish() {
+      if (ledger_ && !sent_.empty()) {
+        begun_ = true;  // it may be recorded even if the answer is lost
+        SLUICE_RETURN_NOT_OK(w_->ledger_.RecordParts(sent_, attempt_, LedgerEvent::kBegin, true));
+      }
+      finished_ = true;
+      return false;
+    }
+
+    ClickhouseSinkWriter* w_;
+    PartFeed* feed_;
+    uint64_t attempt_;
+    bool ledger_;
+    Clock::time_point deadline_ = Clock::time_point::max();
+    std::optional<ChPartBody> body_;
+    std::vector<std::string> ids_;                       // every part taken
+    std::vector<std::optional<ApplyOutcome>> outcomes_;  // of each, once known
+    std::vector<PartInfo> sent_;                         // parts whose rows are in the body
+    std::string held_;                                   // the body's last byte so far (see Next)
+    int64_t rows_ = 0, bytes_ = 0, last_rows_ = 0, last_bytes_ = 0;
+    bool ended_ = false, begun_ = false, finished_ = false;
+  };
+
+  // After the grouped INSERT's answer: `done` for every part sent, then the
+  // check ApplyLedger makes: a part another writer applied meanwhile keeps
+  // the other's rows.
+  Result<ChResponse> FinishGroup(GroupBody* group) {
+    const uint64_t mine = group->attempt();
+    if (Status done = ledger_.RecordParts(group->sent(), mine, LedgerEvent::kDone, true);
+        !done.ok()) {
+      return done;
+    }
+    std::vector<std::string> ids;
+    for (const PartInfo& p : group->sent()) ids.push_back(p.part_id);
+    SLUICE_ASSIGN_OR_RETURN(auto after, ledger_.ReadParts(ids));
+    for (const PartInfo& p : group->sent()) {
+      std::vector<uint64_t> valid;
+      for (const auto& [attempt, st] : after[p.part_id]) {
+        if (st.valid()) valid.push_back(attempt);
+      }
+      if (valid.size() == 1 && valid[0] == mine) {
+        group->SetOutcome(p.part_id, ApplyOutcome::kApplied);
+        continue;
+      }
+      // Another writer applied it too: ours steps back (as in ApplyLedger).
+      SLUICE_LOG(kWarn) << plan_->where << " part " << p.part_id
+                        << ": also applied by another writer (attempts " << AttemptList(valid)
+                        << "); voiding ours (" << mine << ")";
+      dead_.insert(mine);
+      SLUICE_RETURN_NOT_OK(ledger_.Record(p, mine, LedgerEvent::kFence, 0));
+      SLUICE_ASSIGN_OR_RETURN(PartLedger now, ledger_.Read(p.part_id));
+      SLUICE_RETURN_NOT_OK(ledger_.CleanInvalid(p, now, dead_));
+      bool other_valid = false;
+      for (const auto& [attempt, st] : now) other_valid = other_valid || st.valid();
+      if (!other_valid) {
+        return Status::Retryable(plan_->where + " part " + p.part_id +
+                                 ": applied by two writers at once and voided by both; a re-run "
+                                 "applies it");
+      }
+      group->SetOutcome(p.part_id, ApplyOutcome::kAlreadyApplied);
+    }
+    return ChResponse{};
+  }
+
+  // A grouped INSERT that failed: once it no longer runs, its attempt is
+  // void for every part it carried, and its rows (if it wrote any) go.
+  Status VoidGroup(const GroupBody& group) {
+    const uint64_t mine = group.attempt();
+    dead_.insert(mine);
+    const std::vector<PartInfo>& sent = group.sent();
+    SLUICE_RETURN_NOT_OK(ledger_.WaitInsertGone(sent.front().part_id, {mine}));
+    SLUICE_RETURN_NOT_OK(ledger_.RecordParts(sent, mine, LedgerEvent::kFence, false));
+    std::vector<std::string> ids;
+    for (const PartInfo& p : sent) ids.push_back(p.part_id);
+    SLUICE_ASSIGN_OR_RETURN(auto ledgers, ledger_.ReadParts(ids));
+    for (const PartInfo& p : sent) {
+      SLUICE_RETURN_NOT_OK(ledger_.CleanInvalid(p, ledgers[p.part_id], dead_));
+    }
+    return Status::OK();
+  }
+
   // The part's body, as one Native block or as RowBinary rows; `attempt` !=
   // 0 appends the hidden columns. Made while it is sent (Insert), so the
   // encoded part never exists whole: a value the column cannot hold
@@ -210,7 +514,7 @@ class ClickhouseSinkWriter final : public SinkWriter {
   };
 
   Result<ChResponse> Insert(const PartInfo& part, int64_t rows, ChPartBody* body,
-                            const std::string& token) {
+                            const std::string& token, const std::string& query_id = "") {
     ChRequest req;
     req.sql = plan_->insert_sql;
     BodySource source(body);
@@ -218,7 +522,7 @@ class ClickhouseSinkWriter final : public SinkWriter {
     req.gzip = plan_->gzip;
     req.gzip_level = plan_->gzip_level;
     req.idempotent = false;  // what a lost answer means is decided by the caller
-    req.query_id = ledger_.QueryId(part.part_id);
+    req.query_id = query_id.empty() ? ledger_.PartQueryId(part.part_id) : query_id;
     // One block per partition, never split by rows: an insert into a table
     // without PARTITION BY lands whole or not at all.
     if (rows > 1'000'000)
@@ -286,7 +590,7 @@ class ClickhouseSinkWriter final : public SinkWriter {
       if (!pending.empty()) {
         // Another writer's attempt (or one of a killed process): wait while
         // its INSERT runs; once it has been idle for `settle`, it is dead.
-        SLUICE_ASSIGN_OR_RETURN(bool running, ledger_.InsertRunning(part.part_id));
+        SLUICE_ASSIGN_OR_RETURN(bool running, ledger_.InsertRunning(part.part_id, pending));
         const std::set<uint64_t> now_pending(pending.begin(), pending.end());
         if (running || now_pending != quiet_set) {
           quiet_set = running ? std::set<uint64_t>{} : now_pending;
@@ -341,14 +645,14 @@ class ClickhouseSinkWriter final : public SinkWriter {
           return begin;
         }
       }
-      Result<ChResponse> ins = Insert(part, rows, &body, "");
+      Result<ChResponse> ins = Insert(part, rows, &body, "", ledger_.QueryId(mine));
       if (!ins.ok()) {
         // The INSERT may still run on the server (the answer was lost): wait
         // for it to end, then void the attempt; its rows, if any, are
         // deleted before the next try.
         dead_.insert(mine);
         const Status st = ins.status().WithContext("part " + part.part_id);
-        Status settled = ledger_.WaitInsertGone(part.part_id);
+        Status settled = ledger_.WaitInsertGone(part.part_id, {mine});
         if (settled.ok()) settled = ledger_.Record(part, mine, LedgerEvent::kFence, 0);
         if (!settled.ok()) return st;  // the next call settles it
         if (st.code() == StatusCode::kRetryable && ++failures <= plan_->endpoint.retries) {
@@ -395,6 +699,7 @@ class ClickhouseSinkWriter final : public SinkWriter {
 
   std::shared_ptr<const WritePlan> plan_;
   std::unique_ptr<ChClient> client_;
+  std::unique_ptr<ChClient> group_client_;  // ApplyParts' INSERT (client_ does the rest meanwhile)
   ChLedger ledger_;
   // Attempts of this writer whose INSERT failed or ended unrecorded: void,
   // and known to add no more rows.
@@ -473,6 +778,8 @@ class ClickhouseSink final : public Sink {
     plan->dedup = dedup_;
     plan->gzip = cfg_.gzip;
     plan->gzip_level = cfg_.gzip_level;
+    plan->group_rows = cfg_.insert_rows;
+    plan->group_bytes = cfg_.insert_bytes;
     plan->schema = schema;
     std::string dest = qtable_;
     std::string dest_name = cfg_.table;
@@ -886,7 +1193,7 @@ class ClickhouseSink final : public Sink {
       bool dirty = false;
       for (auto& [attempt, st] : attempts) {
         if (st.pending() && st.age_seconds > kAttemptMaxAgeSeconds) {
-          SLUICE_ASSIGN_OR_RETURN(bool running, ledger.InsertRunning(part_id));
+          SLUICE_ASSIGN_OR_RETURN(bool running, ledger.InsertRunning(part_id, {attempt}));
           if (running) continue;
           SLUICE_RETURN_NOT_OK(ledger.Record(part, attempt, LedgerEvent::kFence, 0));
           st.fenced = true;
@@ -1070,6 +1377,14 @@ const OptionSpecs& ClickhouseSinkOptionSpecs() {
       {"part_size", OptionType::kSize, "16MiB",
        "copy: rows per INSERT as uncompressed bytes when --part-size is not given (each INSERT "
        "is new data parts on the server: small ones cost it far more than their rows)"},
+      {"insert_rows", OptionType::kInt, "1000000",
+       "copy: send consecutive chunks in one INSERT up to this many rows (the server squashes "
+       "them into one block, written when the INSERT ends); 0 = one INSERT per chunk, which a "
+       "failed INSERT can retry from memory (a failed grouped INSERT fails the run, and its "
+       "re-run applies the rest)"},
+      {"insert_bytes", OptionType::kSize, "256MiB",
+       "copy: the same bound in uncompressed bytes (the server holds a grouped INSERT's rows in "
+       "memory until it ends)"},
       {"format",
        OptionType::kEnum,
        "native",
@@ -1153,6 +1468,12 @@ Result<std::unique_ptr<Sink>> MakeClickhouseSink(const Uri& uri, const Options& 
   cfg.part_bytes = options.GetSizeBytes("part_size");
   if (cfg.part_bytes < 1024 || cfg.part_bytes > (int64_t{1} << 30))
     return Status::InvalidArgument("clickhouse sink: part_size must be between 1KiB and 1GiB");
+  cfg.insert_rows = options.GetInt("insert_rows");
+  if (cfg.insert_rows < 0)
+    return Status::InvalidArgument("clickhouse sink: insert_rows must be 0 or more");
+  cfg.insert_bytes = options.GetSizeBytes("insert_bytes");
+  if (cfg.insert_bytes < 1024 || cfg.insert_bytes > (int64_t{64} << 30))
+    return Status::InvalidArgument("clickhouse sink: insert_bytes must be between 1KiB and 64GiB");
   const std::string ts = options.GetString("timestamps");
   cfg.mapping.timestamps = ts == "datetime64" ? ChTimestampMode::kDateTime64
                            : ts == "datetime" ? ChTimestampMode::kDateTime

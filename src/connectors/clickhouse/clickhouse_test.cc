@@ -519,6 +519,269 @@ TEST_F(ClickhouseSinkTest, AValueThatCannotBeWrittenCutsTheStreamedBodyAndLeaves
   }
 }
 
+// Parts handed to ApplyParts from memory, as the copy runtime hands its
+// chunks; Next fails at `fail_at` (0-based) when set.
+class VectorFeed final : public PartFeed {
+ public:
+  void Add(const std::string& id, std::vector<RecordBatch> batches) {
+    Item item;
+    item.info = Part(id, 0, static_cast<int64_t>(parts_.size()) + 1);
+    for (const RecordBatch& b : batches) {
+      item.info.rows += b.num_rows();
+      item.bytes += b.ByteSize();
+    }
+    parts_.push_back({item, std::move(batches)});
+  }
+  Result<const Item*> Next(std::chrono::milliseconds wait) override {
+    waits.push_back(wait.count());
+    if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    if (stall_once && wait.count() >= 0) {
+      // The source is slower than the wait: nothing comes in time.
+      stall_once = false;
+      std::this_thread::sleep_for(wait);
+      return nullptr;
+    }
+    if (fail_at >= 0 && next_ == static_cast<size_t>(fail_at)) {
+      return Status::Cancelled("the run was stopped");
+    }
+    if (next_ == parts_.size()) return nullptr;
+    auto& [item, batches] = parts_[next_++];
+    item.batches = &batches;
+    return &item;
+  }
+  size_t taken() const { return next_; }
+  int fail_at = -1;
+  bool stall_once = false;     // the first bounded wait times out
+  int delay_ms = 0;            // before every part (a slow source)
+  std::vector<int64_t> waits;  // of each Next call, in ms (-1: forever)
+
+ private:
+  std::vector<std::pair<Item, std::vector<RecordBatch>>> parts_;
+  size_t next_ = 0;
+};
+
+// Rows id 1..n (Int64 key) and ts (a whole second from 2020-09-13 on, plus
+// `fraction` µs at row `bad_row`: not writable as a DateTime).
+RecordBatch IdTsBatch(int64_t first, int64_t n, int64_t bad_row = 0) {
+  auto schema = std::make_shared<const Schema>(std::vector<Field>{
+      {"id", DataType::Int64(), false, true},
+      {"ts", DataType::TimestampTz("UTC"), false},
+  });
+  BatchBuilder bb(schema);
+  for (int64_t i = first; i < first + n; ++i) {
+    bb.column(0).AppendFixed<int64_t>(i);
+    bb.column(1).AppendFixed<int64_t>((1'600'000'000 + i) * kMicrosPerSecond +
+                                      (i == bad_row ? 5 : 0));
+  }
+  return bb.Finish();
+}
+
+// Consecutive parts go in one INSERT up to insert_rows: 3 parts of 400k
+// rows make two INSERTs (800k, then 400k), each one attempt; delivered
+// again, every part is skipped.
+TEST_F(ClickhouseSinkTest, GroupedInsertsApplyEachPartOnceAndSkipThemOnRedelivery) {
+  constexpr int64_t kPart = 400'000;
+  std::vector<RecordBatch> parts;
+  for (int i = 0; i < 3; ++i) parts.push_back(IdTsBatch(1 + i * kPart, kPart));
+  auto sink = MakeSink("timestamps=datetime");
+  ASSERT_TRUE(sink.ok());
+  ASSERT_TRUE((*sink)->Open(parts[0].schema()).ok());
+  for (int delivery = 0; delivery < 2; ++delivery) {
+    SCOPED_TRACE(delivery);
+    auto w = (*sink)->NewWriter();
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE((*w)->GroupsParts());
+    VectorFeed feed;
+    // Two batches in the middle part: a part is any number of batches.
+    feed.Add("g0", {parts[0]});
+    feed.Add("g1", {parts[1].Slice(0, 1000), parts[1].Slice(1000, kPart - 1000)});
+    feed.Add("g2", {parts[2]});
+    const ApplyOutcome want =
+        delivery == 0 ? ApplyOutcome::kApplied : ApplyOutcome::kAlreadyApplied;
+    auto first = (*w)->ApplyParts(&feed);
+    ASSERT_TRUE(first.ok()) << first.status().ToString();
+    EXPECT_EQ(*first, (std::vector<ApplyOutcome>{want, want}));
+    auto second = (*w)->ApplyParts(&feed);
+    ASSERT_TRUE(second.ok()) << second.status().ToString();
+    EXPECT_EQ(*second, (std::vector<ApplyOutcome>{want}));
+    auto end = (*w)->ApplyParts(&feed);
+    ASSERT_TRUE(end.ok()) << end.status().ToString();
+    EXPECT_TRUE(end->empty());
+    EXPECT_EQ(Count(Q(table_)), 3 * kPart);
+  }
+  ASSERT_TRUE((*sink)->Commit().ok());
+  // Two attempts, one per INSERT; each part's rows carry their own id.
+  EXPECT_EQ(One("SELECT uniqExact(_sluice_attempt) FROM " + Q(table_)), "2");
+  EXPECT_EQ(One("SELECT groupArray(n) FROM (SELECT _sluice_part, count() AS n FROM " + Q(table_) +
+                " GROUP BY _sluice_part ORDER BY _sluice_part)"),
+            "[400000,400000,400000]");
+  EXPECT_EQ(One("SELECT sum(id) = 1200000 * 1200001 / 2 FROM " + Q(table_)), "1");
+  // begin and done of each part, nothing else.
+  EXPECT_EQ(One("SELECT groupArray(e) FROM (SELECT toString(groupArray(event)) AS e FROM (SELECT "
+                "part_id, event FROM " +
+                Q("_sluice_ledger") + " WHERE target = " + Target(table_) +
+                " ORDER BY part_id, event) GROUP BY part_id ORDER BY part_id)"),
+            "['[1,2]','[1,2]','[1,2]']");
+}
+
+// A value the column cannot hold in the last of three parts, 1.1M rows into
+// the body (past the server's default squashing of 1,048,576 rows): the
+// INSERT is cut and nothing of it is written, no part counts as begun, and
+// the parts can be applied again.
+TEST_F(ClickhouseSinkTest, AValueThatCannotBeWrittenLateInAGroupedInsertLeavesNothing) {
+  constexpr int64_t kPart = 400'000;
+  auto sink = MakeSink("timestamps=datetime&insert_rows=2000000");
+  ASSERT_TRUE(sink.ok());
+  const int64_t bad_row = 2 * kPart + 300'000;
+  ASSERT_TRUE((*sink)->Open(IdTsBatch(1, 1).schema()).ok());
+  auto w = (*sink)->NewWriter();
+  ASSERT_TRUE(w.ok());
+  VectorFeed feed;
+  for (int i = 0; i < 3; ++i)
+    feed.Add("b" + std::to_string(i), {IdTsBatch(1 + i * kPart, kPart, bad_row)});
+  auto r = (*w)->ApplyParts(&feed);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidData) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("part b2"), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("row 300000 column \"ts\""), std::string::npos)
+      << r.status().message();
+  EXPECT_NE(r.status().message().find("a re-run applies them"), std::string::npos)
+      << r.status().message();
+  EXPECT_EQ(feed.taken(), 3u);
+  EXPECT_EQ(Count(Q(table_)), 0);
+  EXPECT_EQ(One("SELECT count() FROM " + Q("_sluice_ledger") + " WHERE target = " + Target(table_)),
+            "0");
+  // The same parts, fixed, from a new feed: applied once.
+  VectorFeed good;
+  for (int i = 0; i < 3; ++i) good.Add("b" + std::to_string(i), {IdTsBatch(1 + i * kPart, kPart)});
+  auto again = (*w)->ApplyParts(&good);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->size(), 3u);
+  ASSERT_TRUE((*sink)->Commit().ok());
+  EXPECT_EQ(Count(Q(table_)), 3 * kPart);
+  EXPECT_EQ(One("SELECT sum(id) = 1200000 * 1200001 / 2 FROM " + Q(table_)), "1");
+}
+
+// The run stops while a grouped INSERT is open: the feed's error cuts the
+// body, and nothing of the parts already sent is written.
+TEST_F(ClickhouseSinkTest, AStoppedFeedCutsTheGroupedInsert) {
+  for (const std::string options : {"", "dedup=none", "format=rowbinary"}) {
+    SCOPED_TRACE(options);
+    Forget(table_);
+    auto sink = MakeSink("timestamps=datetime" + (options.empty() ? "" : "&" + options));
+    ASSERT_TRUE(sink.ok());
+    ASSERT_TRUE((*sink)->Open(IdTsBatch(1, 1).schema()).ok());
+    auto w = (*sink)->NewWriter();
+    ASSERT_TRUE(w.ok());
+    VectorFeed feed;
+    for (int i = 0; i < 3; ++i) feed.Add("s" + std::to_string(i), {IdTsBatch(1 + i * 1000, 1000)});
+    feed.fail_at = 2;
+    auto r = (*w)->ApplyParts(&feed);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), StatusCode::kCancelled) << r.status().ToString();
+    EXPECT_EQ(Count(Q(table_)), 0);
+  }
+}
+
+// The first part of a group is awaited before the INSERT starts, as long as
+// the source takes; later ones only while the INSERT may stay open (a
+// quarter of `timeout`): a slow source ends the group, not the request.
+TEST_F(ClickhouseSinkTest, ASlowSourceEndsTheGroupedInsertNotTheRequest) {
+  auto sink = MakeSink("timestamps=datetime&timeout=4s");
+  ASSERT_TRUE(sink.ok());
+  ASSERT_TRUE((*sink)->Open(IdTsBatch(1, 1).schema()).ok());
+  auto w = (*sink)->NewWriter();
+  ASSERT_TRUE(w.ok());
+  VectorFeed feed;
+  for (int i = 0; i < 3; ++i) feed.Add("w" + std::to_string(i), {IdTsBatch(1 + i * 1000, 1000)});
+  feed.stall_once = true;
+  auto first = (*w)->ApplyParts(&feed);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(*first, std::vector<ApplyOutcome>{ApplyOutcome::kApplied});
+  ASSERT_EQ(feed.waits.size(), 2u);
+  EXPECT_EQ(feed.waits[0], -1);
+  EXPECT_GT(feed.waits[1], 0);
+  EXPECT_LE(feed.waits[1], 1000);
+  EXPECT_EQ(Count(Q(table_)), 1000);
+  auto rest = (*w)->ApplyParts(&feed);
+  ASSERT_TRUE(rest.ok()) << rest.status().ToString();
+  EXPECT_EQ(*rest, (std::vector<ApplyOutcome>{ApplyOutcome::kApplied, ApplyOutcome::kApplied}));
+  ASSERT_TRUE((*sink)->Commit().ok());
+  EXPECT_EQ(Count(Q(table_)), 3000);
+  EXPECT_EQ(One("SELECT uniqExact(_sluice_attempt) FROM " + Q(table_)), "2");
+}
+
+// Grouped INSERTs of two writers at once, in every dedup mode: each runs
+// under a query id of its own (the server refuses two INSERTs with one id).
+TEST_F(ClickhouseSinkTest, GroupedInsertsOfTwoWritersRunAtOnce) {
+  for (const std::string options : {"", "dedup=none"}) {
+    SCOPED_TRACE(options);
+    Forget(table_);
+    auto sink = MakeSink("timestamps=datetime" + (options.empty() ? "" : "&" + options));
+    ASSERT_TRUE(sink.ok());
+    ASSERT_TRUE((*sink)->Open(IdTsBatch(1, 1).schema()).ok());
+    std::vector<VectorFeed> feeds(2);
+    for (int f = 0; f < 2; ++f) {
+      feeds[f].delay_ms = 150;
+      for (int i = 0; i < 3; ++i) {
+        const int64_t first = 1 + (f * 3 + i) * 10'000;
+        feeds[f].Add("c" + std::to_string(f) + "_" + std::to_string(i), {IdTsBatch(first, 10'000)});
+      }
+    }
+    std::vector<Result<std::vector<ApplyOutcome>>> results(2, Status::Internal("not run"));
+    std::vector<std::thread> threads;
+    for (int f = 0; f < 2; ++f) {
+      threads.emplace_back([&, f] {
+        auto w = (*sink)->NewWriter();
+        if (!w.ok()) {
+          results[f] = w.status();
+          return;
+        }
+        results[f] = (*w)->ApplyParts(&feeds[f]);
+      });
+    }
+    for (auto& t : threads) t.join();
+    for (int f = 0; f < 2; ++f) {
+      ASSERT_TRUE(results[f].ok()) << results[f].status().ToString();
+      EXPECT_EQ(results[f]->size(), 3u);
+    }
+    ASSERT_TRUE((*sink)->Commit().ok());
+    EXPECT_EQ(Count(Q(table_)), 60'000);
+    EXPECT_EQ(One("SELECT uniqExact(id) FROM " + Q(table_)), "60000");
+  }
+}
+
+// A grouped INSERT meets parts in every ledger state: one applied before
+// (skipped), one a killed writer left half-written (settled on its own:
+// the leftover rows go, the part is applied once), one new (sent).
+TEST_F(ClickhouseSinkTest, AGroupedInsertSettlesPartsLeftByAKilledWriter) {
+  RecordBatch all = IdTsBatch(1, 300);
+  ASSERT_TRUE(Load("timestamps=datetime", all.schema(), {all.Slice(0, 100)}).ok());  // "p0"
+  const std::string cols = Cols(*all.schema());
+  Sql("INSERT INTO " + Q(table_) + " (" + cols + ", _sluice_part, _sluice_attempt) SELECT " + cols +
+      ", 'p1', 777 FROM " + Q(table_) + " WHERE _sluice_part = 'p0' LIMIT 20");
+  Sql("INSERT INTO " + Q("_sluice_ledger") + " SELECT " + Target(table_) +
+      ", 'p1', 777, 1, 100, 's', 2, now()");
+  auto sink = MakeSink("timestamps=datetime&settle=300ms");
+  ASSERT_TRUE(sink.ok());
+  ASSERT_TRUE((*sink)->Open(all.schema()).ok());
+  auto w = (*sink)->NewWriter();
+  ASSERT_TRUE(w.ok());
+  VectorFeed feed;
+  feed.Add("p0", {all.Slice(0, 100)});
+  feed.Add("p1", {all.Slice(100, 100)});
+  feed.Add("p2", {all.Slice(200, 100)});
+  auto r = (*w)->ApplyParts(&feed);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(*r, (std::vector<ApplyOutcome>{ApplyOutcome::kAlreadyApplied, ApplyOutcome::kApplied,
+                                           ApplyOutcome::kApplied}));
+  ASSERT_TRUE((*sink)->Commit().ok());
+  EXPECT_EQ(Count(Q(table_)), 300);
+  EXPECT_EQ(Count(Q(table_), "_sluice_attempt = 777"), 0);
+  EXPECT_EQ(One("SELECT uniqExact(id) FROM " + Q(table_)), "300");
+  EXPECT_EQ(One("SELECT sum(id) FROM " + Q(table_)), std::to_string(300 * 301 / 2));
+}
+
 TEST_F(ClickhouseSinkTest, ZeroRowsCreatesTheTable) {
   auto schema = testing::AllTypesSchema();
   ASSERT_TRUE(Load("", schema, {testing::AllTypesBatch(0)}).ok());
@@ -1007,6 +1270,47 @@ TEST_F(ClickhouseSinkTest, RetriedInsertAfterALostResponse) {
   ASSERT_TRUE((*sink)->Commit().ok());
   EXPECT_EQ(Count(Q(table_)), 200);
   ExpectTableEquals(Q(table_), all, "i64");
+}
+
+// A grouped INSERT whose answer is lost: the rows landed, but the parts are
+// no longer in memory to be sent again. The attempt is voided for every part
+// and its rows deleted, the call fails saying a re-run applies them, and the
+// re-delivered parts are applied once.
+TEST_F(ClickhouseSinkTest, AGroupedInsertWhoseAnswerIsLostIsVoidedWhole) {
+  auto uri = Uri::Parse(BaseUri());
+  ASSERT_TRUE(uri.ok());
+  LossyProxy proxy(uri->port);
+  const std::string via =
+      "clickhouse://" + uri->user + "@127.0.0.1:" + std::to_string(proxy.port()) + "/" + db_;
+  auto sink = MakeSink("timestamps=datetime", via);
+  ASSERT_TRUE(sink.ok());
+  ASSERT_TRUE((*sink)->Open(IdTsBatch(1, 1).schema()).ok());
+  auto w = (*sink)->NewWriter();
+  ASSERT_TRUE(w.ok());
+  auto feed_of = [](VectorFeed* feed) {
+    for (int i = 0; i < 3; ++i) feed->Add("l" + std::to_string(i), {IdTsBatch(1 + i * 1000, 1000)});
+  };
+  VectorFeed lost;
+  feed_of(&lost);
+  proxy.LoseAnswers("query=INSERT", 1);
+  auto r = (*w)->ApplyParts(&lost);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(proxy.lost(), 1);
+  EXPECT_NE(r.status().message().find("a re-run applies them"), std::string::npos)
+      << r.status().message();
+  EXPECT_EQ(Count(Q(table_)), 0);
+  const std::string target = Target(table_);
+  // begin, fence and purged for each of the three parts.
+  EXPECT_EQ(Count(Q("_sluice_ledger"), "target = " + target + " AND event IN (1, 3, 4)"), 9);
+  EXPECT_EQ(Count(Q("_sluice_ledger"), "target = " + target + " AND event = 2"), 0);
+  VectorFeed again;
+  feed_of(&again);
+  auto ok = (*w)->ApplyParts(&again);
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(*ok, std::vector<ApplyOutcome>(3, ApplyOutcome::kApplied));
+  ASSERT_TRUE((*sink)->Commit().ok());
+  EXPECT_EQ(Count(Q(table_)), 3000);
+  EXPECT_EQ(One("SELECT uniqExact(id) FROM " + Q(table_)), "3000");
 }
 
 // Two writers (two importers handed the same parts at the same moment) apply
