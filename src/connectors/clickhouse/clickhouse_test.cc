@@ -29,6 +29,7 @@
 #include <thread>
 
 #include "connectors/clickhouse/ch_http.h"
+#include "connectors/clickhouse/ch_ledger.h"
 #include "connectors/clickhouse/ch_protocol.h"
 #include "connectors/clickhouse/clickhouse.h"
 #include "core/int128.h"
@@ -517,6 +518,51 @@ TEST_F(ClickhouseSinkTest, AValueThatCannotBeWrittenCutsTheStreamedBodyAndLeaves
     EXPECT_EQ(sums[0][0], std::to_string(kRows * (kRows + 1) / 2));
     EXPECT_EQ(sums[0][1], std::to_string(kRows * 1'600'000'000 + kRows * (kRows + 1) / 2));
   }
+}
+
+// One ledger INSERT records an event of many parts (a grouped INSERT's
+// begin/done), names quoted, and one read returns them all. The rows are
+// stamped with now() once: a UNION ALL of SELECTs with now() failed on
+// 18.16 whenever they straddled a second (found by the 10M-row benchmark),
+// and an array of tuples took 60 s for these 2000 parts (quadratic).
+TEST_F(ClickhouseSinkTest, TheLedgerRecordsAndReadsManyPartsAtOnce) {
+  ChLedgerTarget t;
+  t.database = db_;
+  t.table = table_;
+  t.qtable = Q(table_);
+  t.qledger = Q("_sluice_ledger");
+  t.target = db_ + "." + table_ + "#test" + std::to_string(::getpid());
+  Sql(LedgerCreateSql(t.qledger));
+  Sql("ALTER TABLE " + t.qledger + " DELETE WHERE target = " + ChQuoteString(t.target));
+  WaitMutations("_sluice_ledger");
+  ChLedger ledger(admin_.get(), &t);
+  std::vector<PartInfo> parts;
+  std::vector<std::string> ids;
+  for (int i = 0; i < 2000; ++i) {
+    PartInfo p = Part("it's part " + std::to_string(i), 10 + i, i + 1);
+    p.stream_id = "s\\'" + std::to_string(i % 7);
+    parts.push_back(p);
+    ids.push_back(p.part_id);
+  }
+  ASSERT_TRUE(ledger.RecordParts(parts, 42, LedgerEvent::kBegin, true).ok());
+  ASSERT_TRUE(ledger.RecordParts(parts, 42, LedgerEvent::kDone, true).ok());
+  auto read = ledger.ReadParts(ids);
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  ASSERT_EQ(read->size(), parts.size());
+  for (const PartInfo& p : parts) {
+    const PartLedger& l = (*read)[p.part_id];
+    ASSERT_EQ(l.size(), 1u) << p.part_id;
+    EXPECT_TRUE(l.at(42).valid()) << p.part_id;
+  }
+  EXPECT_EQ(One("SELECT sum(rows) FROM " + t.qledger + " WHERE target = " +
+                ChQuoteString(t.target) + " AND event = 1"),
+            std::to_string(2000 * 10 + 1999 * 2000 / 2));
+  EXPECT_EQ(One("SELECT uniqExact(stream_id) FROM " + t.qledger + " WHERE target = " +
+                ChQuoteString(t.target)),
+            "7");
+  auto one = ledger.Read(parts[5].part_id);
+  ASSERT_TRUE(one.ok());
+  EXPECT_TRUE(one->at(42).valid());
 }
 
 // Parts handed to ApplyParts from memory, as the copy runtime hands its
