@@ -248,9 +248,9 @@ def test_errors_name_the_server_and_table(chdb, sqlite_sources):
 
 
 def test_copy_chunks_follow_the_sinks_part_size_unless_given(chdb):
-    """Each ClickHouse INSERT is new data parts on the server, so `copy` cuts
-    chunks of the sink's part_size (16 MiB by default) unless --part-size is
-    given: fewer, bigger INSERTs; the rows are the same either way."""
+    """`copy` cuts chunks of the sink's part_size (8 MiB by default) unless
+    --part-size is given, and sends consecutive chunks in one INSERT up to
+    insert_rows: the rows are the same either way."""
     src = "gen:///?rows=120000&schema=mixed"
 
     def parts(table, *extra):
@@ -259,16 +259,23 @@ def test_copy_chunks_follow_the_sinks_part_size_unless_given(chdb):
         assert r.returncode == 0, r.stderr
         st = json.loads(r.stdout)
         assert st["rows"] == 120000, st
-        (n, distinct), = ch(f"SELECT count(), uniqExact(_sluice_part) FROM {ident(chdb)}.{ident(table)}")
+        (n, distinct, inserts), = ch(f"SELECT count(), uniqExact(_sluice_part), "
+                                     f"uniqExact(_sluice_attempt) FROM {ident(chdb)}.{ident(table)}")
         assert int(n) == 120000, (table, n)
-        return int(distinct)
+        return int(distinct), int(inserts)
 
-    default = parts("by_default")
-    small = parts("by_flag", "--part-size", "256KiB")
-    option = parts("by_option_small", "--dst-opt", "part_size=256KiB")
+    default, _ = parts("by_default")
+    small, small_inserts = parts("by_flag", "--part-size", "256KiB")
+    option, _ = parts("by_option_small", "--dst-opt", "part_size=256KiB")
+    one_each, one_each_inserts = parts("one_each", "--part-size", "256KiB", "--dst-opt",
+                                       "insert_rows=0")
     assert default < small, (default, small)
-    assert option == small, (option, small)
-    assert checksum(chdb, "by_default") == checksum(chdb, "by_flag") == checksum(chdb, "by_option_small")
+    assert option == small == one_each, (option, small, one_each)
+    # Grouped: at most one INSERT per writer for 120k rows; insert_rows=0: one per chunk.
+    assert small_inserts <= 2 < small, (small_inserts, small)
+    assert one_each_inserts == one_each, (one_each_inserts, one_each)
+    assert (checksum(chdb, "by_default") == checksum(chdb, "by_flag")
+            == checksum(chdb, "by_option_small") == checksum(chdb, "one_each"))
 
 
 def copy_args(src, dst, *extra):
