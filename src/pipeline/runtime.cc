@@ -1037,6 +1037,7 @@ class Importer {
 
 struct CopyChunk {
   PartInfo info;                   // part_id: set by the copy worker that applies it
+  size_t split = 0;                // index into the copy's splits
   std::string source_fingerprint;  // of the split, for the reject copy's header
   std::string key_base;            // the split's identity, for the chunk's key
   Chunk chunk;
@@ -1049,6 +1050,7 @@ class GroupedCopyFeed final : public PartFeed {
   struct Taken {
     std::string name;
     int64_t rows = 0, bytes = 0;
+    size_t split = 0;
   };
   GroupedCopyFeed(BoundedQueue<CopyChunk>* chunks, RunControl* control,
                   std::function<Status(CopyChunk*)> key)
@@ -1094,7 +1096,7 @@ class GroupedCopyFeed final : public PartFeed {
     current_->item.bytes = current_->chunk.chunk.bytes;
     group_.push_back(
         {PartNumberName(current_->item.info.stream_id, current_->item.info.part_number),
-         current_->item.info.rows, current_->item.bytes});
+         current_->item.info.rows, current_->item.bytes, current_->chunk.split});
     return &current_->item;
   }
 
@@ -1180,203 +1182,241 @@ Status CopyStages(Source* source, Sink* sink, const RunOptions& options, RunCont
   // being applied, that keeps every writer fed, and memory at 16 MiB
   // ClickHouse chunks is 6 chunks, not 8 (10M rows: 172 MB peak, was 208).
   const int depth = std::max(options.queue_depth, writers + 1);
-  BoundedQueue<CopyChunk> chunks(depth, part_bytes * std::max(2, writers));
-  control->OnStop([&] { chunks.Cancel(); });
   StopHandlerScope stop_scope(control);
-  std::atomic<size_t> next_split{0};
-  std::atomic<int> readers_left{readers};
+  // A grouped write that fails transiently (SinkWriter::ApplyParts) loses
+  // its chunks, which are no longer in memory: their splits are read again
+  // in a further pass, where the sink's ledger skips every chunk already
+  // applied (chunk ids do not change on a re-read). Not for incremental runs
+  // (the tracker has seen those rows).
+  std::vector<size_t> todo(splits.size());
+  for (size_t i = 0; i < todo.size(); ++i) todo[i] = i;
+  std::mutex lost_mu;
+  std::set<size_t> lost;  // splits whose chunks a failed group took
+  Status lost_because;    // the first such failure
+  for (int pass = 1;; ++pass) {
+    const int pass_readers = std::max(1, std::min(readers, static_cast<int>(todo.size())));
+    // A queue per pass, kept alive by the stop handler that may cancel it.
+    auto queue = std::make_shared<BoundedQueue<CopyChunk>>(depth, part_bytes * std::max(2, writers));
+    BoundedQueue<CopyChunk>& chunks = *queue;
+    control->OnStop([queue] { queue->Cancel(); });
+    std::atomic<size_t> next_todo{0};
+    std::atomic<int> readers_left{pass_readers};
 
-  // Reads one split into chunks; false when the run stopped or failed.
-  auto read_split = [&](size_t i) -> bool {
-    const Split& split = splits[i];
-    // Chunk ids derive from the split's bounds, the chunk's number in the
-    // split and its rows: a re-run with the same plan and part size over the
-    // same rows produces the same ids, so the sink ledger skips what a killed
-    // run applied.
-    const std::string split_name = "#split " + std::to_string(i + 1) + "/" +
-                                   std::to_string(splits.size()) + " [" + split.start + ", " +
-                                   split.end + ")";
-    const std::string split_fp = fingerprint + split_name;
-    const std::string split_identity = identity + split_name;
-    const std::string stream_id = StreamIdFor(split_fp);
-    const std::string where = "reading source split " + std::to_string(split.index) +
-                              (split.description.empty() ? "" : " (" + split.description + ")");
-    auto reader = source->OpenSplit(split);
-    if (!reader.ok()) {
-      control->Fail(reader.status().WithContext(where));
-      return false;
-    }
-    Chunker chunker(part_bytes);
-    std::vector<Chunk> ready;
-    auto forward = [&] {
-      for (auto& c : ready) {
-        CopyChunk item;
-        item.info.part_number = c.number;
-        item.info.stream_id = stream_id;
-        item.info.rows = c.rows;
-        item.source_fingerprint = split_fp;
-        item.key_base = split_identity;
-        const int64_t weight = c.bytes;
-        item.chunk = std::move(c);
-        if (!chunks.Push(std::move(item), weight)) return false;
-      }
-      ready.clear();
-      return true;
-    };
-    std::string position = (*reader)->position();
-    while (!control->stopped()) {
-      auto next = (*reader)->Next();
-      if (!next.ok()) {
-        control->Fail(next.status().WithContext(where));
+    // Reads one split into chunks; false when the run stopped or failed.
+    auto read_split = [&](size_t i) -> bool {
+      const Split& split = splits[i];
+      // Chunk ids derive from the split's bounds, the chunk's number in the
+      // split and its rows: a re-run with the same plan and part size over the
+      // same rows produces the same ids, so the sink ledger skips what a killed
+      // run applied.
+      const std::string split_name = "#split " + std::to_string(i + 1) + "/" +
+                                     std::to_string(splits.size()) + " [" + split.start + ", " +
+                                     split.end + ")";
+      const std::string split_fp = fingerprint + split_name;
+      const std::string split_identity = identity + split_name;
+      const std::string stream_id = StreamIdFor(split_fp);
+      const std::string where = "reading source split " + std::to_string(split.index) +
+                                (split.description.empty() ? "" : " (" + split.description + ")");
+      auto reader = source->OpenSplit(split);
+      if (!reader.ok()) {
+        control->Fail(reader.status().WithContext(where));
         return false;
       }
-      if (!next->has_value()) break;
-      std::string end = (*reader)->position();
-      if (tracker) {
-        auto kept = tracker->Filter(**next);
-        if (!kept.ok()) {
-          control->Fail(kept.status().WithContext(where));
+      Chunker chunker(part_bytes);
+      std::vector<Chunk> ready;
+      auto forward = [&] {
+        for (auto& c : ready) {
+          CopyChunk item;
+          item.info.part_number = c.number;
+          item.info.stream_id = stream_id;
+          item.info.rows = c.rows;
+          item.split = i;
+          item.source_fingerprint = split_fp;
+          item.key_base = split_identity;
+          const int64_t weight = c.bytes;
+          item.chunk = std::move(c);
+          if (!chunks.Push(std::move(item), weight)) return false;
+        }
+        ready.clear();
+        return true;
+      };
+      std::string position = (*reader)->position();
+      while (!control->stopped()) {
+        auto next = (*reader)->Next();
+        if (!next.ok()) {
+          control->Fail(next.status().WithContext(where));
           return false;
         }
-        if (kept->num_rows() == 0) {
-          position = std::move(end);
-          continue;
-        }
-        **next = std::move(*kept);
-      }
-      chunker.Add(std::move(**next), position, end, &ready);
-      if (!forward()) return false;
-      position = std::move(end);
-    }
-    if (control->stopped()) return false;
-    chunker.Finish(&ready);
-    return forward();
-  };
-
-  ThreadGroup threads(control);
-  for (int r = 0; r < readers; ++r) {
-    threads.Spawn([&] {
-      for (size_t i = next_split.fetch_add(1); i < splits.size(); i = next_split.fetch_add(1)) {
-        if (!read_split(i)) break;
-      }
-      if (readers_left.fetch_sub(1) == 1 && !control->stopped()) chunks.Close();
-    });
-  }
-  // Keyed on the writers rather than on the (often single) reader thread:
-  // the digest reads every value once.
-  auto key_chunk = [&](CopyChunk* item) -> Status {
-    auto key = part::ContentIdempotencyKey(item->key_base, *schema, item->chunk.batches,
-                                           item->info.part_number);
-    if (!key.ok()) {
-      return key.status().WithContext("keying chunk " +
-                                      PartNumberName(item->info.stream_id, item->info.part_number));
-    }
-    item->info.part_id = std::move(*key);
-    return Status::OK();
-  };
-  // A writer that sends several chunks at once (SinkWriter::GroupsParts)
-  // takes them from the queue one by one while it sends; each chunk is
-  // released when the writer takes the next. Not with --on-error skip-part
-  // (a rejected chunk is gone by then) or a held last chunk.
-  const bool may_group = !hold_last && options.on_error != ErrorPolicy::kSkipPart;
-  for (int w = 0; w < writers; ++w) {
-    threads.Spawn([&, w] {
-      const std::string who = "copy worker " + std::to_string(w + 1);
-      auto writer = sink->NewWriter();
-      if (!writer.ok()) {
-        return control->Fail(writer.status().WithContext(who + ": creating a destination writer"));
-      }
-      if (may_group && (*writer)->GroupsParts()) {
-        GroupedCopyFeed feed(&chunks, control, key_chunk);
-        while (!feed.ended()) {
-          feed.StartGroup();
-          auto outcomes = (*writer)->ApplyParts(&feed);
-          if (!outcomes.ok()) {
-            return control->Fail(
-                outcomes.status().WithContext(who + ": applying " + feed.GroupName()));
+        if (!next->has_value()) break;
+        std::string end = (*reader)->position();
+        if (tracker) {
+          auto kept = tracker->Filter(**next);
+          if (!kept.ok()) {
+            control->Fail(kept.status().WithContext(where));
+            return false;
           }
-          const auto& taken = feed.group();
-          if (outcomes->size() != taken.size()) {
-            return control->Fail(Status::Internal(
-                who + ": the destination writer took " + std::to_string(taken.size()) +
-                " chunks and reported " + std::to_string(outcomes->size()) + " outcomes"));
-          }
-          for (size_t i = 0; i < taken.size(); ++i) {
-            if ((*outcomes)[i] == ApplyOutcome::kAlreadyApplied) {
-              counters->duplicates.fetch_add(1);
-              counters->duplicate_rows.fetch_add(taken[i].rows);
-              SLUICE_LOG(kDebug) << who << ": " << taken[i].name
-                                 << " already applied (skipped duplicate)";
-            } else {
-              counters->PartDone(taken[i].rows, taken[i].bytes);
-            }
-          }
-          if (!taken.empty()) {
-            SLUICE_LOG(kDebug) << who << ": applied " << feed.GroupName();
-          }
-        }
-        return;
-      }
-      while (auto item = chunks.Pop()) {
-        if (control->stopped()) return;
-        if (Status st = key_chunk(&*item); !st.ok()) return control->Fail(st.WithContext(who));
-        if (hold_last) {
-          // Keep the newest chunk back; apply the one kept before it.
-          std::lock_guard<std::mutex> lock(held_mu);
-          if (!held) {
-            held = std::move(*item);
+          if (kept->num_rows() == 0) {
+            position = std::move(end);
             continue;
           }
-          std::swap(*held, *item);
+          **next = std::move(*kept);
         }
-        const PartInfo& info = item->info;
-        const std::string name = PartNumberName(info.stream_id, info.part_number);
-        auto outcome = WithRetries(options, *control, counters, "applying " + name, [&] {
-          return (*writer)->ApplyPart(info, item->chunk.batches);
-        });
-        if (!outcome.ok()) {
-          Status st = outcome.status().WithContext(who + ": applying chunk " + name + " (" +
-                                                   std::to_string(info.rows) + " rows)");
-          if (options.on_error != ErrorPolicy::kSkipPart || st.code() == StatusCode::kCancelled) {
-            return control->Fail(std::move(st));
-          }
-          SLUICE_LOG(kWarn) << "skipping " << st.message();
-          std::string copy;
-          if (!options.reject_dir.empty()) {
-            part::PartHeader header;
-            header.stream_id = info.stream_id;
-            header.part_number = info.part_number;
-            header.source_fingerprint = item->source_fingerprint;
-            header.idempotency_key = info.part_id;
-            header.position_start = item->chunk.position_start;
-            header.position_end = item->chunk.position_end;
-            part::EncodeOptions eopts;
-            eopts.compression = options.compression;
-            eopts.compression_level = options.compression_level;
-            auto bytes = part::EncodePart(&header, *schema, item->chunk.batches, eopts);
-            if (!bytes.ok()) {
-              return control->Fail(bytes.status().WithContext("encoding rejected chunk " + name));
-            }
-            auto written = WriteReject(options, name, *bytes);
-            if (!written.ok()) return control->Fail(written.status());
-            copy = std::move(*written);
-          }
-          skips->Add(name, copy);
-          continue;
-        }
-        if (*outcome == ApplyOutcome::kAlreadyApplied) {
-          counters->duplicates.fetch_add(1);
-          counters->duplicate_rows.fetch_add(info.rows);
-          SLUICE_LOG(kDebug) << who << ": " << name << " already applied (skipped duplicate)";
-        } else {
-          counters->PartDone(info.rows, item->chunk.bytes);
-          SLUICE_LOG(kDebug) << who << ": applied " << name << " (" << info.rows << " rows)";
-        }
+        chunker.Add(std::move(**next), position, end, &ready);
+        if (!forward()) return false;
+        position = std::move(end);
       }
-    });
+      if (control->stopped()) return false;
+      chunker.Finish(&ready);
+      return forward();
+    };
+
+    ThreadGroup threads(control);
+    for (int r = 0; r < pass_readers; ++r) {
+      threads.Spawn([&] {
+        for (size_t k = next_todo.fetch_add(1); k < todo.size(); k = next_todo.fetch_add(1)) {
+          if (!read_split(todo[k])) break;
+        }
+        if (readers_left.fetch_sub(1) == 1 && !control->stopped()) chunks.Close();
+      });
+    }
+    // Keyed on the writers rather than on the (often single) reader thread:
+    // the digest reads every value once.
+    auto key_chunk = [&](CopyChunk* item) -> Status {
+      auto key = part::ContentIdempotencyKey(item->key_base, *schema, item->chunk.batches,
+                                             item->info.part_number);
+      if (!key.ok()) {
+        return key.status().WithContext("keying chunk " +
+                                        PartNumberName(item->info.stream_id, item->info.part_number));
+      }
+      item->info.part_id = std::move(*key);
+      return Status::OK();
+    };
+    // A writer that sends several chunks at once (SinkWriter::GroupsParts)
+    // takes them from the queue one by one while it sends; each chunk is
+    // released when the writer takes the next. Not with --on-error skip-part
+    // (a rejected chunk is gone by then) or a held last chunk.
+    const bool may_group = !hold_last && options.on_error != ErrorPolicy::kSkipPart;
+    for (int w = 0; w < writers; ++w) {
+      threads.Spawn([&, w] {
+        const std::string who = "copy worker " + std::to_string(w + 1);
+        auto writer = sink->NewWriter();
+        if (!writer.ok()) {
+          return control->Fail(writer.status().WithContext(who + ": creating a destination writer"));
+        }
+        if (may_group && (*writer)->GroupsParts()) {
+          GroupedCopyFeed feed(&chunks, control, key_chunk);
+          while (!feed.ended()) {
+            feed.StartGroup();
+            auto outcomes = (*writer)->ApplyParts(&feed);
+            if (!outcomes.ok()) {
+              Status st = outcomes.status().WithContext(who + ": applying " + feed.GroupName());
+              if (st.code() != StatusCode::kRetryable || tracker != nullptr ||
+                  pass > options.max_retries || control->stopped()) {
+                return control->Fail(std::move(st));
+              }
+              SLUICE_LOG(kWarn) << st.message() << "; their splits are read again after this pass";
+              counters->retries.fetch_add(1);
+              std::lock_guard<std::mutex> lock(lost_mu);
+              for (const auto& t : feed.group()) lost.insert(t.split);
+              if (lost_because.ok()) lost_because = std::move(st);
+              continue;
+            }
+            const auto& taken = feed.group();
+            if (outcomes->size() != taken.size()) {
+              return control->Fail(Status::Internal(
+                  who + ": the destination writer took " + std::to_string(taken.size()) +
+                  " chunks and reported " + std::to_string(outcomes->size()) + " outcomes"));
+            }
+            for (size_t i = 0; i < taken.size(); ++i) {
+              if ((*outcomes)[i] == ApplyOutcome::kAlreadyApplied) {
+                counters->duplicates.fetch_add(1);
+                counters->duplicate_rows.fetch_add(taken[i].rows);
+                SLUICE_LOG(kDebug) << who << ": " << taken[i].name
+                                   << " already applied (skipped duplicate)";
+              } else {
+                counters->PartDone(taken[i].rows, taken[i].bytes);
+              }
+            }
+            if (!taken.empty()) {
+              SLUICE_LOG(kDebug) << who << ": applied " << feed.GroupName();
+            }
+          }
+          return;
+        }
+        while (auto item = chunks.Pop()) {
+          if (control->stopped()) return;
+          if (Status st = key_chunk(&*item); !st.ok()) return control->Fail(st.WithContext(who));
+          if (hold_last) {
+            // Keep the newest chunk back; apply the one kept before it.
+            std::lock_guard<std::mutex> lock(held_mu);
+            if (!held) {
+              held = std::move(*item);
+              continue;
+            }
+            std::swap(*held, *item);
+          }
+          const PartInfo& info = item->info;
+          const std::string name = PartNumberName(info.stream_id, info.part_number);
+          auto outcome = WithRetries(options, *control, counters, "applying " + name, [&] {
+            return (*writer)->ApplyPart(info, item->chunk.batches);
+          });
+          if (!outcome.ok()) {
+            Status st = outcome.status().WithContext(who + ": applying chunk " + name + " (" +
+                                                     std::to_string(info.rows) + " rows)");
+            if (options.on_error != ErrorPolicy::kSkipPart || st.code() == StatusCode::kCancelled) {
+              return control->Fail(std::move(st));
+            }
+            SLUICE_LOG(kWarn) << "skipping " << st.message();
+            std::string copy;
+            if (!options.reject_dir.empty()) {
+              part::PartHeader header;
+              header.stream_id = info.stream_id;
+              header.part_number = info.part_number;
+              header.source_fingerprint = item->source_fingerprint;
+              header.idempotency_key = info.part_id;
+              header.position_start = item->chunk.position_start;
+              header.position_end = item->chunk.position_end;
+              part::EncodeOptions eopts;
+              eopts.compression = options.compression;
+              eopts.compression_level = options.compression_level;
+              auto bytes = part::EncodePart(&header, *schema, item->chunk.batches, eopts);
+              if (!bytes.ok()) {
+                return control->Fail(bytes.status().WithContext("encoding rejected chunk " + name));
+              }
+              auto written = WriteReject(options, name, *bytes);
+              if (!written.ok()) return control->Fail(written.status());
+              copy = std::move(*written);
+            }
+            skips->Add(name, copy);
+            continue;
+          }
+          if (*outcome == ApplyOutcome::kAlreadyApplied) {
+            counters->duplicates.fetch_add(1);
+            counters->duplicate_rows.fetch_add(info.rows);
+            SLUICE_LOG(kDebug) << who << ": " << name << " already applied (skipped duplicate)";
+          } else {
+            counters->PartDone(info.rows, item->chunk.bytes);
+            SLUICE_LOG(kDebug) << who << ": applied " << name << " (" << info.rows << " rows)";
+          }
+        }
+      });
+    }
+    threads.Supervise(options, *counters, source->EstimatedRows());
+    SLUICE_RETURN_NOT_OK(control->status());
+    if (lost.empty()) break;
+    todo.assign(lost.begin(), lost.end());
+    lost.clear();
+    const int64_t backoff_ms = options.retry_backoff_ms << (2 * (pass - 1));
+    SLUICE_LOG(kWarn) << "copy: reading " << todo.size() << " split(s) again in " << backoff_ms
+                      << " ms (pass " << pass + 1 << "): " << lost_because.message();
+    lost_because = Status::OK();
+    for (int64_t waited = 0; waited < backoff_ms && !control->stopped(); waited += 50) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      control->PollExternal();
+    }
+    SLUICE_RETURN_NOT_OK(control->status());
+    if (control->stopped()) return Status::Cancelled("copy stopped before reading splits again");
   }
-  threads.Supervise(options, *counters, source->EstimatedRows());
-  SLUICE_RETURN_NOT_OK(control->status());
   std::optional<StreamState> final_state;
   if (tracker && tracker->advanced()) final_state = tracker->Final();
   if (held) {

@@ -53,6 +53,9 @@ struct MemoryStore {
   // INSERT): a failure applies nothing of the group.
   int group_parts = 0;
   std::vector<int> group_sizes;  // parts taken by each ApplyParts call
+  // ApplyParts fails with Retryable this many times, after taking two parts
+  // (a connection lost in the middle of a grouped write: nothing applied).
+  int transient_group_failures = 0;
   int opens = 0, commits = 0, closes = 0;
   int64_t ledger_rows() {
     std::lock_guard<std::mutex> lock(mu);
@@ -113,6 +116,10 @@ class MemoryWriter final : public SinkWriter {
       // ClickHouse keeps what it has received.
       sent.emplace_back(item->info, *item->batches);
       out.push_back(ApplyOutcome::kApplied);
+      if (out.size() == 2 && store_->transient_group_failures > 0) {
+        --store_->transient_group_failures;
+        return Status::Retryable("injected loss of a grouped write");
+      }
     }
     std::lock_guard<std::mutex> lock(store_->mu);
     store_->group_sizes.push_back(static_cast<int>(out.size()));
@@ -1219,6 +1226,56 @@ TEST(Copy, AGroupingWriterAppliesEveryChunkOnceAndAReRunSkipsThemAll) {
     EXPECT_EQ(again.duplicates, first.parts);
     EXPECT_EQ(again.duplicate_rows, kRows);
   }
+}
+
+// A group that fails transiently loses its chunks (no longer in memory):
+// their splits are read again in a further pass, where every chunk already
+// applied is skipped, and the run ends exact. Beyond max_retries passes, the
+// run fails, and a re-run completes it.
+TEST(Copy, ChunksOfATransientlyFailedGroupAreReadAgainAndAppliedOnce) {
+  constexpr int64_t kRows = 300000;
+  for (int failures : {1, 3}) {
+    SCOPED_TRACE(failures);
+    auto store = std::make_shared<MemoryStore>();
+    store->group_parts = 4;
+    store->transient_group_failures = failures;
+    auto source = GenSource(kRows);
+    MemorySink sink(store);
+    RunOptions o = SmallParts(2);
+    o.copy_splits = 4;
+    RunStats stats;
+    ASSERT_TRUE(RunCopy(source.get(), &sink, o, &stats).ok()) << stats.error;
+    EXPECT_EQ(store->transient_group_failures, 0);
+    EXPECT_EQ(stats.retries, failures);
+    EXPECT_EQ(stats.rows, kRows);
+    EXPECT_EQ(stats.parts, static_cast<int64_t>(store->ledger.size()));
+    EXPECT_EQ(store->commits, 1);
+    ExpectExactlyGenRows(store->all_batches(), gen::GenSchema::kMixed, 1, kRows);
+  }
+  auto store = std::make_shared<MemoryStore>();
+  store->group_parts = 4;
+  store->transient_group_failures = 1000;
+  {
+    auto source = GenSource(kRows);
+    MemorySink sink(store);
+    RunOptions o = SmallParts(2);
+    o.max_retries = 2;
+    RunStats stats;
+    Status st = RunCopy(source.get(), &sink, o, &stats);
+    EXPECT_EQ(st.code(), StatusCode::kRetryable) << st.ToString();
+    EXPECT_NE(st.message().find("injected loss of a grouped write"), std::string::npos)
+        << st.message();
+    EXPECT_EQ(store->commits, 0);
+  }
+  store->transient_group_failures = 0;
+  {
+    auto source = GenSource(kRows);
+    MemorySink sink(store);
+    RunStats stats;
+    ASSERT_TRUE(RunCopy(source.get(), &sink, SmallParts(2), &stats).ok()) << stats.error;
+    EXPECT_EQ(stats.rows + stats.duplicate_rows, kRows);
+  }
+  ExpectExactlyGenRows(store->all_batches(), gen::GenSchema::kMixed, 1, kRows);
 }
 
 // A group that fails fails the run (its chunks cannot be sent again from

@@ -30,6 +30,8 @@
 
 #include "connectors/clickhouse/ch_http.h"
 #include "connectors/clickhouse/ch_ledger.h"
+#include "connectors/gen/gen.h"
+#include "pipeline/runtime.h"
 #include "connectors/clickhouse/ch_protocol.h"
 #include "connectors/clickhouse/clickhouse.h"
 #include "core/int128.h"
@@ -1357,6 +1359,41 @@ TEST_F(ClickhouseSinkTest, AGroupedInsertWhoseAnswerIsLostIsVoidedWhole) {
   ASSERT_TRUE((*sink)->Commit().ok());
   EXPECT_EQ(Count(Q(table_)), 3000);
   EXPECT_EQ(One("SELECT uniqExact(id) FROM " + Q(table_)), "3000");
+}
+
+// The whole copy through a proxy that loses the answer of one grouped
+// INSERT (the rows landed): the runtime reads that group's splits again,
+// the sink voids the lost attempt and skips the chunks already applied, and
+// the copy ends with every row once.
+TEST_F(ClickhouseSinkTest, ACopyWhoseGroupedInsertLostItsAnswerEndsExact) {
+  auto uri = Uri::Parse(BaseUri());
+  ASSERT_TRUE(uri.ok());
+  LossyProxy proxy(uri->port);
+  const std::string via =
+      "clickhouse://" + uri->user + "@127.0.0.1:" + std::to_string(proxy.port()) + "/" + db_;
+  RegisterGen(&registry_);
+  constexpr int64_t kRows = 60'000;
+  auto source = registry_.MakeSource("gen:///?rows=" + std::to_string(kRows) + "&schema=mixed");
+  ASSERT_TRUE(source.ok()) << source.status().ToString();
+  auto sink = MakeSink("insert_rows=8000", via);
+  ASSERT_TRUE(sink.ok());
+  proxy.LoseAnswers("query=INSERT", 1);
+  pipeline::RunOptions o;
+  o.workers = 2;
+  o.part_bytes = 256 << 10;
+  o.part_bytes_explicit = true;
+  o.copy_splits = 4;
+  o.retry_backoff_ms = 10;
+  pipeline::RunStats stats;
+  Status st = pipeline::RunCopy(source->get(), sink->get(), o, &stats);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(proxy.lost(), 1);
+  EXPECT_EQ(stats.retries, 1);
+  EXPECT_EQ(stats.rows, kRows);
+  EXPECT_EQ(Count(Q(table_)), kRows);
+  EXPECT_EQ(One("SELECT uniqExact(id) FROM " + Q(table_)), std::to_string(kRows));
+  // The lost attempt: begun, fenced and purged for each of its chunks.
+  EXPECT_GT(Count(Q("_sluice_ledger"), "target = " + Target(table_) + " AND event = 3"), 0);
 }
 
 // Two writers (two importers handed the same parts at the same moment) apply
