@@ -127,6 +127,18 @@ struct Counters {
     bytes.fetch_add(part_bytes, std::memory_order_relaxed);
     MarkFirstPart();
   }
+  // A part the sink applied, or skipped as already applied (a duplicate).
+  void Settled(ApplyOutcome outcome, int64_t part_rows, int64_t part_bytes, std::string_view who,
+               std::string_view name) {
+    if (outcome == ApplyOutcome::kAlreadyApplied) {
+      duplicates.fetch_add(1);
+      duplicate_rows.fetch_add(part_rows);
+      SLUICE_LOG(kDebug) << who << ": " << name << " already applied (skipped duplicate)";
+    } else {
+      PartDone(part_rows, part_bytes);
+      SLUICE_LOG(kDebug) << who << ": applied " << name << " (" << part_rows << " rows)";
+    }
+  }
   void MarkFirstPart() {
     int64_t expected = -1;
     const int64_t us =
@@ -1000,14 +1012,7 @@ class Importer {
       (void)HandleFailure(rp, &h, outcome.status().WithContext(who + ": applying part " + rp.name));
       return;
     }
-    if (*outcome == ApplyOutcome::kAlreadyApplied) {
-      counters_->duplicates.fetch_add(1);
-      counters_->duplicate_rows.fetch_add(h.rows);
-      SLUICE_LOG(kDebug) << who << ": " << rp.name << " already applied (skipped duplicate)";
-    } else {
-      counters_->PartDone(h.rows, rp.bytes->size());
-      SLUICE_LOG(kDebug) << who << ": applied " << rp.name << " (" << h.rows << " rows)";
-    }
+    counters_->Settled(*outcome, h.rows, static_cast<int64_t>(rp.bytes->size()), who, rp.name);
     tracker_.Data(h.stream_id, h.part_number);
     Ack(rp);
   }
@@ -1328,17 +1333,7 @@ Status CopyStages(Source* source, Sink* sink, const RunOptions& options, RunCont
                   " chunks and reported " + std::to_string(outcomes->size()) + " outcomes"));
             }
             for (size_t i = 0; i < taken.size(); ++i) {
-              if ((*outcomes)[i] == ApplyOutcome::kAlreadyApplied) {
-                counters->duplicates.fetch_add(1);
-                counters->duplicate_rows.fetch_add(taken[i].rows);
-                SLUICE_LOG(kDebug) << who << ": " << taken[i].name
-                                   << " already applied (skipped duplicate)";
-              } else {
-                counters->PartDone(taken[i].rows, taken[i].bytes);
-              }
-            }
-            if (!taken.empty()) {
-              SLUICE_LOG(kDebug) << who << ": applied " << feed.GroupName();
+              counters->Settled((*outcomes)[i], taken[i].rows, taken[i].bytes, who, taken[i].name);
             }
           }
           return;
@@ -1390,14 +1385,7 @@ Status CopyStages(Source* source, Sink* sink, const RunOptions& options, RunCont
             skips->Add(name, copy);
             continue;
           }
-          if (*outcome == ApplyOutcome::kAlreadyApplied) {
-            counters->duplicates.fetch_add(1);
-            counters->duplicate_rows.fetch_add(info.rows);
-            SLUICE_LOG(kDebug) << who << ": " << name << " already applied (skipped duplicate)";
-          } else {
-            counters->PartDone(info.rows, item->chunk.bytes);
-            SLUICE_LOG(kDebug) << who << ": applied " << name << " (" << info.rows << " rows)";
-          }
+          counters->Settled(*outcome, info.rows, item->chunk.bytes, who, name);
         }
       });
     }
@@ -1432,12 +1420,7 @@ Status CopyStages(Source* source, Sink* sink, const RunOptions& options, RunCont
       return outcome.status().WithContext("applying the last chunk " + name +
                                           " with the incremental state");
     }
-    if (*outcome == ApplyOutcome::kAlreadyApplied) {
-      counters->duplicates.fetch_add(1);
-      counters->duplicate_rows.fetch_add(info.rows);
-    } else {
-      counters->PartDone(info.rows, held->chunk.bytes);
-    }
+    counters->Settled(*outcome, info.rows, held->chunk.bytes, "copy", name);
   } else if (final_state && session->in_sink()) {
     return Status::Internal("incremental run applied rows but held no last chunk");
   }
