@@ -166,10 +166,7 @@ class ClickhouseSinkWriter final : public SinkWriter {
   Result<ApplyOutcome> ApplyPart(const PartInfo& part,
                                  const std::vector<RecordBatch>& batches) override {
     const std::string ctx = plan_->where + " part " + part.part_id;
-    if (part.part_id.empty()) return Status::InvalidArgument(plan_->where + ": empty part id");
-    int64_t rows = 0;
-    SLUICE_RETURN_NOT_OK(CheckBatchesMatch(*plan_->schema, batches, ctx));
-    for (const RecordBatch& b : batches) rows += b.num_rows();
+    SLUICE_ASSIGN_OR_RETURN(const int64_t rows, CheckPart(part, batches, ctx));
     // Nothing to write: no ledger entry is needed to skip an empty part again.
     if (rows == 0) return ApplyOutcome::kApplied;
     switch (plan_->dedup) {
@@ -195,14 +192,15 @@ class ClickhouseSinkWriter final : public SinkWriter {
   // min_insert_block_size_* settings below), written when the body ends.
   //
   // dedup=ledger: each part taken is looked up in the ledger first; one
-  // already applied is skipped, one with attempts still to settle goes
-  // through ApplyPart's protocol on its own (rare: after a crash or beside
-  // a concurrent writer); the rest are sent, each part's rows with its own
+  // the ledger knows (applied, or with attempts still to settle: rare, after
+  // a crash or beside a concurrent writer) goes through ApplyPart's protocol
+  // on its own; the rest are sent, each part's rows with its own
   // `_sluice_part` and the group's one attempt id. Their `begin` events are
   // recorded (one INSERT) before the body's last byte, so a row can never
   // exist without one; `done` (one INSERT) after the server's answer. A
-  // failed INSERT voids the attempt and fails the run: the parts are no
-  // longer in memory, and the re-run applies them.
+  // failed INSERT voids the attempt and fails the call: the parts are no
+  // longer in memory (the copy runtime reads them again on a transient
+  // error; otherwise a re-run applies them).
   Result<std::vector<ApplyOutcome>> ApplyParts(PartFeed* feed) override {
     if (!group_client_) {
       SLUICE_ASSIGN_OR_RETURN(group_client_, ChClient::Make(plan_->endpoint));
@@ -277,6 +275,11 @@ class ClickhouseSinkWriter final : public SinkWriter {
 
     bool begun() const { return begun_; }
     const std::vector<PartInfo>& sent() const { return sent_; }
+    std::vector<std::string> sent_ids() const {
+      std::vector<std::string> ids;
+      for (const PartInfo& p : sent_) ids.push_back(p.part_id);
+      return ids;
+    }
     std::vector<ApplyOutcome> outcomes() const {
       std::vector<ApplyOutcome> out;
       for (const auto& o : outcomes_) out.push_back(o.value_or(ApplyOutcome::kApplied));
@@ -355,11 +358,7 @@ class ClickhouseSinkWriter final : public SinkWriter {
     Status Take(const PartFeed::Item& item) {
       const PartInfo& part = item.info;
       const std::string ctx = w_->plan_->where + " part " + part.part_id;
-      if (part.part_id.empty())
-        return Status::InvalidArgument(w_->plan_->where + ": empty part id");
-      SLUICE_RETURN_NOT_OK(CheckBatchesMatch(*w_->plan_->schema, *item.batches, ctx));
-      int64_t rows = 0;
-      for (const RecordBatch& b : *item.batches) rows += b.num_rows();
+      SLUICE_ASSIGN_OR_RETURN(const int64_t rows, w_->CheckPart(part, *item.batches, ctx));
       ids_.push_back(part.part_id);
       outcomes_.emplace_back();
       last_rows_ = rows;
@@ -370,29 +369,18 @@ class ClickhouseSinkWriter final : public SinkWriter {
         outcomes_.back() = ApplyOutcome::kApplied;
         return Status::OK();
       }
+      PartInfo p = part;
+      p.rows = rows;
       if (ledger_) {
         SLUICE_ASSIGN_OR_RETURN(PartLedger ledger, w_->ledger_.Read(part.part_id));
         if (!ledger.empty()) {
-          int valid = 0, unsettled = 0;
-          for (const auto& [attempt, st] : ledger) {
-            valid += st.valid() ? 1 : 0;
-            unsettled += st.pending() || st.invalid() ? 1 : 0;
-          }
-          const bool clean_valid = valid == 1 && unsettled == 0;
-          if (clean_valid) {
-            outcomes_.back() = ApplyOutcome::kAlreadyApplied;
-          } else {
-            // Attempts to settle first: the part on its own, on the
-            // writer's other connection, while this body waits.
-            PartInfo p = part;
-            p.rows = rows;
-            SLUICE_ASSIGN_OR_RETURN(outcomes_.back(), w_->ApplyLedger(p, *item.batches, rows, ctx));
-          }
+          // Applied already, or attempts to settle first: the part on its
+          // own (ApplyPart's protocol), on the writer's other connection,
+          // while this body waits.
+          SLUICE_ASSIGN_OR_RETURN(outcomes_.back(), w_->ApplyLedger(p, *item.batches, rows, ctx));
           return Status::OK();
         }
       }
-      PartInfo p = part;
-      p.rows = rows;
       sent_.push_back(std::move(p));
       body_.emplace(w_->Body(sent_.back(), *item.batches, ledger_ ? attempt_ : 0));
       return Status::OK();
@@ -431,9 +419,7 @@ class ClickhouseSinkWriter final : public SinkWriter {
         !done.ok()) {
       return done;
     }
-    std::vector<std::string> ids;
-    for (const PartInfo& p : group->sent()) ids.push_back(p.part_id);
-    SLUICE_ASSIGN_OR_RETURN(auto after, ledger_.ReadParts(ids));
+    SLUICE_ASSIGN_OR_RETURN(auto after, ledger_.ReadParts(group->sent_ids()));
     for (const PartInfo& p : group->sent()) {
       std::vector<uint64_t> valid;
       for (const auto& [attempt, st] : after[p.part_id]) {
@@ -471,13 +457,21 @@ class ClickhouseSinkWriter final : public SinkWriter {
     const std::vector<PartInfo>& sent = group.sent();
     SLUICE_RETURN_NOT_OK(ledger_.WaitInsertGone(sent.front().part_id, {mine}));
     SLUICE_RETURN_NOT_OK(ledger_.RecordParts(sent, mine, LedgerEvent::kFence, false));
-    std::vector<std::string> ids;
-    for (const PartInfo& p : sent) ids.push_back(p.part_id);
-    SLUICE_ASSIGN_OR_RETURN(auto ledgers, ledger_.ReadParts(ids));
+    SLUICE_ASSIGN_OR_RETURN(auto ledgers, ledger_.ReadParts(group.sent_ids()));
     for (const PartInfo& p : sent) {
       SLUICE_RETURN_NOT_OK(ledger_.CleanInvalid(p, ledgers[p.part_id], dead_));
     }
     return Status::OK();
+  }
+
+  // The checks every part gets first (id, columns and types); its rows.
+  Result<int64_t> CheckPart(const PartInfo& part, const std::vector<RecordBatch>& batches,
+                            const std::string& ctx) const {
+    if (part.part_id.empty()) return Status::InvalidArgument(plan_->where + ": empty part id");
+    SLUICE_RETURN_NOT_OK(CheckBatchesMatch(*plan_->schema, batches, ctx));
+    int64_t rows = 0;
+    for (const RecordBatch& b : batches) rows += b.num_rows();
+    return rows;
   }
 
   // The part's body, as one Native block or as RowBinary rows; `attempt` !=
@@ -1381,8 +1375,8 @@ const OptionSpecs& ClickhouseSinkOptionSpecs() {
       {"insert_rows", OptionType::kInt, "1000000",
        "copy: send consecutive chunks in one INSERT up to this many rows (the server squashes "
        "them into one block, written when the INSERT ends); 0 = one INSERT per chunk, which a "
-       "failed INSERT can retry from memory (a failed grouped INSERT fails the run, and its "
-       "re-run applies the rest)"},
+       "failed INSERT can retry from memory (the chunks of a failed grouped INSERT are gone: "
+       "copy reads their splits again, and the ledger skips what is applied)"},
       {"insert_bytes", OptionType::kSize, "256MiB",
        "copy: the same bound in uncompressed bytes (the server holds a grouped INSERT's rows in "
        "memory until it ends)"},
