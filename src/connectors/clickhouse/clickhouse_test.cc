@@ -183,6 +183,9 @@ int64_t Count(const std::string& qtable, const std::string& where = "") {
       One("SELECT count() FROM " + qtable + (where.empty() ? "" : " WHERE " + where)).c_str());
 }
 
+// Rows id first.. and ts (below, beside the grouped-INSERT tests).
+RecordBatch IdTsBatch(int64_t first, int64_t n, int64_t bad_row = 0);
+
 class ClickhouseSinkTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -242,6 +245,14 @@ class ClickhouseSinkTest : public ::testing::Test {
   Result<std::unique_ptr<Sink>> MakeSink(const std::string& options, const std::string& base = "") {
     return registry_.MakeSink((base.empty() ? BaseUri() : base) + "?table=" + Enc(table_) +
                               (options.empty() ? "" : "&" + options));
+  }
+  // A sink for IdTsBatch rows (timestamps=datetime, then `options`), opened.
+  Result<std::unique_ptr<Sink>> OpenIdTsSink(const std::string& options,
+                                             const std::string& base = "") {
+    SLUICE_ASSIGN_OR_RETURN(
+        auto sink, MakeSink("timestamps=datetime" + (options.empty() ? "" : "&" + options), base));
+    SLUICE_RETURN_NOT_OK(sink->Open(IdTsBatch(1, 1).schema()));
+    return sink;
   }
 
   // Opens a sink, applies each batch as one part, commits.
@@ -597,6 +608,14 @@ class VectorFeed final : public PartFeed {
     item.batches = &batches;
     return &item;
   }
+  // `parts` parts of IdTsBatch rows, `rows` each, ids from `first_id` on,
+  // named prefix0, prefix1, ...
+  void AddIdTs(const std::string& prefix, int parts, int64_t rows, int64_t first_id = 1,
+               int64_t bad_row = 0) {
+    for (int i = 0; i < parts; ++i) {
+      Add(prefix + std::to_string(i), {IdTsBatch(first_id + i * rows, rows, bad_row)});
+    }
+  }
   size_t taken() const { return next_; }
   int fail_at = -1;
   bool stall_once = false;     // the first bounded wait times out
@@ -610,7 +629,7 @@ class VectorFeed final : public PartFeed {
 
 // Rows id 1..n (Int64 key) and ts (a whole second from 2020-09-13 on, plus
 // `fraction` µs at row `bad_row`: not writable as a DateTime).
-RecordBatch IdTsBatch(int64_t first, int64_t n, int64_t bad_row = 0) {
+RecordBatch IdTsBatch(int64_t first, int64_t n, int64_t bad_row) {
   auto schema = std::make_shared<const Schema>(std::vector<Field>{
       {"id", DataType::Int64(), false, true},
       {"ts", DataType::TimestampTz("UTC"), false},
@@ -678,15 +697,12 @@ TEST_F(ClickhouseSinkTest, GroupedInsertsApplyEachPartOnceAndSkipThemOnRedeliver
 // the parts can be applied again.
 TEST_F(ClickhouseSinkTest, AValueThatCannotBeWrittenLateInAGroupedInsertLeavesNothing) {
   constexpr int64_t kPart = 400'000;
-  auto sink = MakeSink("timestamps=datetime&insert_rows=2000000");
-  ASSERT_TRUE(sink.ok());
-  const int64_t bad_row = 2 * kPart + 300'000;
-  ASSERT_TRUE((*sink)->Open(IdTsBatch(1, 1).schema()).ok());
+  auto sink = OpenIdTsSink("insert_rows=2000000");
+  ASSERT_TRUE(sink.ok()) << sink.status().ToString();
   auto w = (*sink)->NewWriter();
   ASSERT_TRUE(w.ok());
   VectorFeed feed;
-  for (int i = 0; i < 3; ++i)
-    feed.Add("b" + std::to_string(i), {IdTsBatch(1 + i * kPart, kPart, bad_row)});
+  feed.AddIdTs("b", 3, kPart, 1, /*bad_row=*/2 * kPart + 300'000);
   auto r = (*w)->ApplyParts(&feed);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kInvalidData) << r.status().ToString();
@@ -701,7 +717,7 @@ TEST_F(ClickhouseSinkTest, AValueThatCannotBeWrittenLateInAGroupedInsertLeavesNo
             "0");
   // The same parts, fixed, from a new feed: applied once.
   VectorFeed good;
-  for (int i = 0; i < 3; ++i) good.Add("b" + std::to_string(i), {IdTsBatch(1 + i * kPart, kPart)});
+  good.AddIdTs("b", 3, kPart);
   auto again = (*w)->ApplyParts(&good);
   ASSERT_TRUE(again.ok()) << again.status().ToString();
   EXPECT_EQ(again->size(), 3u);
@@ -716,13 +732,12 @@ TEST_F(ClickhouseSinkTest, AStoppedFeedCutsTheGroupedInsert) {
   for (const std::string options : {"", "dedup=none", "format=rowbinary"}) {
     SCOPED_TRACE(options);
     Forget(table_);
-    auto sink = MakeSink("timestamps=datetime" + (options.empty() ? "" : "&" + options));
-    ASSERT_TRUE(sink.ok());
-    ASSERT_TRUE((*sink)->Open(IdTsBatch(1, 1).schema()).ok());
+    auto sink = OpenIdTsSink(options);
+    ASSERT_TRUE(sink.ok()) << sink.status().ToString();
     auto w = (*sink)->NewWriter();
     ASSERT_TRUE(w.ok());
     VectorFeed feed;
-    for (int i = 0; i < 3; ++i) feed.Add("s" + std::to_string(i), {IdTsBatch(1 + i * 1000, 1000)});
+    feed.AddIdTs("s", 3, 1000);
     feed.fail_at = 2;
     auto r = (*w)->ApplyParts(&feed);
     ASSERT_FALSE(r.ok());
@@ -735,13 +750,12 @@ TEST_F(ClickhouseSinkTest, AStoppedFeedCutsTheGroupedInsert) {
 // the source takes; later ones only while the INSERT may stay open (a
 // quarter of `timeout`): a slow source ends the group, not the request.
 TEST_F(ClickhouseSinkTest, ASlowSourceEndsTheGroupedInsertNotTheRequest) {
-  auto sink = MakeSink("timestamps=datetime&timeout=4s");
-  ASSERT_TRUE(sink.ok());
-  ASSERT_TRUE((*sink)->Open(IdTsBatch(1, 1).schema()).ok());
+  auto sink = OpenIdTsSink("timeout=4s");
+  ASSERT_TRUE(sink.ok()) << sink.status().ToString();
   auto w = (*sink)->NewWriter();
   ASSERT_TRUE(w.ok());
   VectorFeed feed;
-  for (int i = 0; i < 3; ++i) feed.Add("w" + std::to_string(i), {IdTsBatch(1 + i * 1000, 1000)});
+  feed.AddIdTs("w", 3, 1000);
   feed.stall_once = true;
   auto first = (*w)->ApplyParts(&feed);
   ASSERT_TRUE(first.ok()) << first.status().ToString();
@@ -765,16 +779,12 @@ TEST_F(ClickhouseSinkTest, GroupedInsertsOfTwoWritersRunAtOnce) {
   for (const std::string options : {"", "dedup=none"}) {
     SCOPED_TRACE(options);
     Forget(table_);
-    auto sink = MakeSink("timestamps=datetime" + (options.empty() ? "" : "&" + options));
-    ASSERT_TRUE(sink.ok());
-    ASSERT_TRUE((*sink)->Open(IdTsBatch(1, 1).schema()).ok());
+    auto sink = OpenIdTsSink(options);
+    ASSERT_TRUE(sink.ok()) << sink.status().ToString();
     std::vector<VectorFeed> feeds(2);
     for (int f = 0; f < 2; ++f) {
       feeds[f].delay_ms = 150;
-      for (int i = 0; i < 3; ++i) {
-        const int64_t first = 1 + (f * 3 + i) * 10'000;
-        feeds[f].Add("c" + std::to_string(f) + "_" + std::to_string(i), {IdTsBatch(first, 10'000)});
-      }
+      feeds[f].AddIdTs("c" + std::to_string(f) + "_", 3, 10'000, 1 + f * 30'000);
     }
     std::vector<Result<std::vector<ApplyOutcome>>> results(2, Status::Internal("not run"));
     std::vector<std::thread> threads;
@@ -1330,16 +1340,12 @@ TEST_F(ClickhouseSinkTest, AGroupedInsertWhoseAnswerIsLostIsVoidedWhole) {
   LossyProxy proxy(uri->port);
   const std::string via =
       "clickhouse://" + uri->user + "@127.0.0.1:" + std::to_string(proxy.port()) + "/" + db_;
-  auto sink = MakeSink("timestamps=datetime", via);
-  ASSERT_TRUE(sink.ok());
-  ASSERT_TRUE((*sink)->Open(IdTsBatch(1, 1).schema()).ok());
+  auto sink = OpenIdTsSink("", via);
+  ASSERT_TRUE(sink.ok()) << sink.status().ToString();
   auto w = (*sink)->NewWriter();
   ASSERT_TRUE(w.ok());
-  auto feed_of = [](VectorFeed* feed) {
-    for (int i = 0; i < 3; ++i) feed->Add("l" + std::to_string(i), {IdTsBatch(1 + i * 1000, 1000)});
-  };
   VectorFeed lost;
-  feed_of(&lost);
+  lost.AddIdTs("l", 3, 1000);
   proxy.LoseAnswers("query=INSERT", 1);
   auto r = (*w)->ApplyParts(&lost);
   ASSERT_FALSE(r.ok());
@@ -1352,7 +1358,7 @@ TEST_F(ClickhouseSinkTest, AGroupedInsertWhoseAnswerIsLostIsVoidedWhole) {
   EXPECT_EQ(Count(Q("_sluice_ledger"), "target = " + target + " AND event IN (1, 3, 4)"), 9);
   EXPECT_EQ(Count(Q("_sluice_ledger"), "target = " + target + " AND event = 2"), 0);
   VectorFeed again;
-  feed_of(&again);
+  again.AddIdTs("l", 3, 1000);
   auto ok = (*w)->ApplyParts(&again);
   ASSERT_TRUE(ok.ok()) << ok.status().ToString();
   EXPECT_EQ(*ok, std::vector<ApplyOutcome>(3, ApplyOutcome::kApplied));
