@@ -105,6 +105,12 @@ class Database {
   Result<Statement> Prepare(std::string_view sql, bool persistent = false);
   // The first column of the first row as int64 (0 when no row or NULL).
   Result<int64_t> QueryInt64(std::string_view sql);
+  // Sets the journal mode (persistent for "wal") unless it is already `mode`.
+  // Switching modes upgrades the pragma's read lock to a write lock, and
+  // SQLite answers SQLITE_BUSY at once, without the busy handler, when
+  // another connection holds a lock (several processes opening one new file
+  // together). Such a refusal is retried until `timeout_ms` has passed.
+  Status SetJournalMode(std::string_view mode, int64_t timeout_ms);
   // The connection's last error: "message (extended code N)".
   std::string LastError() const;
   void Close() { db_.reset(); }

@@ -46,7 +46,8 @@ struct WritePlan {
   std::string target;   // the table parts go into (the staging table in replace mode)
   std::string ledger;
   std::string insert_sql;
-  std::string pragmas;  // run on every connection
+  std::string journal_mode;  // set on every connection (Database::SetJournalMode)
+  std::string pragmas;       // run on every connection
   std::string state_table;  // set by OpenStateStore: where PartInfo::state goes
   // upsert with soft_delete=: the flag column and the key columns of the
   // DELETE a flagged row runs instead of its insert.
@@ -117,6 +118,7 @@ class SqliteWriter final : public SinkWriter {
     auto w = std::unique_ptr<SqliteWriter>(new SqliteWriter(plan));
     SLUICE_ASSIGN_OR_RETURN(w->db_, Database::Open(plan->path, SQLITE_OPEN_READWRITE,
                                                    plan->busy_timeout_ms));
+    SLUICE_RETURN_NOT_OK(w->db_.SetJournalMode(plan->journal_mode, plan->busy_timeout_ms));
     SLUICE_RETURN_NOT_OK(w->db_.Exec(plan->pragmas));
     SLUICE_ASSIGN_OR_RETURN(w->insert_, w->db_.Prepare(plan->insert_sql, true));
     if (!plan->delete_sql.empty()) {
@@ -422,14 +424,16 @@ class SqliteSink final : public Sink {
     plan->path = cfg_.path;
     plan->busy_timeout_ms = cfg_.busy_timeout_ms;
     plan->ledger = cfg_.ledger;
-    plan->pragmas = "PRAGMA journal_mode=" + cfg_.journal_mode + "; PRAGMA synchronous=" +
-                    cfg_.synchronous + "; PRAGMA cache_size=-" +
+    plan->journal_mode = cfg_.journal_mode;
+    plan->pragmas = "PRAGMA synchronous=" + cfg_.synchronous + "; PRAGMA cache_size=-" +
                     std::to_string(std::max<int64_t>(cfg_.cache_bytes / 1024, 1)) + ";";
 
     auto db = Database::Open(cfg_.path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
                              cfg_.busy_timeout_ms);
     if (!db.ok()) return db.status().WithContext("sqlite sink");
     admin_ = std::move(*db);
+    SLUICE_RETURN_NOT_OK_CTX(admin_.SetJournalMode(plan->journal_mode, plan->busy_timeout_ms),
+                             Where());
     SLUICE_RETURN_NOT_OK_CTX(admin_.Exec(plan->pragmas), Where());
     SLUICE_RETURN_NOT_OK_CTX(admin_.Exec("BEGIN IMMEDIATE"), Where());
     TransactionGuard txn(&admin_);

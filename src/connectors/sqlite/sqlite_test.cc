@@ -3,14 +3,17 @@
 #include <optional>
 
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <limits>
 #include <set>
-#include <cstdio>
 #include <thread>
 
 #include "connectors/sqlite/sqlite.h"
@@ -1129,6 +1132,56 @@ TEST_F(SqliteTest, ParallelWritersApplyEveryPartOnce) {
   for (int part = 0; part < kParts; ++part) {
     RecordBatch expected = testing::MixedBatch(kRows, static_cast<uint64_t>(part), int64_t{part} * kRows);
     ExpectSameValues(expected, got.batch.Slice(int64_t{part} * kRows, kRows));
+  }
+}
+
+// Several processes importing into one new database file (consumer-group
+// members) open it at once. Switching a new file to WAL upgrades the pragma's
+// read lock to a write lock, which SQLite refuses at once, without the busy
+// handler, while another process holds a lock (threads of one process do not
+// race this way). Every sink must still open, and every part land once.
+TEST_F(SqliteTest, SinksOfSeveralProcessesOpeningOneNewFileAllOpen) {
+  constexpr int kRounds = 100;
+  constexpr int kSinks = 3;
+  for (int round = 0; round < kRounds; ++round) {
+    const std::string path = dir_.sub("race" + std::to_string(round) + ".db");
+    std::vector<pid_t> children;
+    for (int i = 0; i < kSinks; ++i) {
+      pid_t pid = fork();
+      ASSERT_GE(pid, 0) << std::strerror(errno);
+      if (pid == 0) {
+        Status st = [&]() -> Status {
+          SLUICE_ASSIGN_OR_RETURN(auto sink,
+                                  registry_.MakeSink("sqlite://" + path, {{"table", "t"}}));
+          RecordBatch batch = Int64Batch({i}, "v");
+          SLUICE_RETURN_NOT_OK(sink->Open(batch.schema()));
+          SLUICE_ASSIGN_OR_RETURN(auto writer, sink->NewWriter());
+          PartInfo info{"p" + std::to_string(i), "stream", i + 1, 1};
+          SLUICE_ASSIGN_OR_RETURN(ApplyOutcome outcome, writer->ApplyPart(info, {batch}));
+          if (outcome != ApplyOutcome::kApplied) return Status::Internal("part was skipped");
+          SLUICE_RETURN_NOT_OK(sink->Commit());
+          return sink->Close();
+        }();
+        if (!st.ok())
+          std::fprintf(stderr, "round %d sink %d: %s\n", round, i, st.ToString().c_str());
+        std::_Exit(st.ok() ? 0 : 1);
+      }
+      children.push_back(pid);
+    }
+    int failed = 0;
+    for (pid_t pid : children) {
+      int status = 0;
+      ASSERT_EQ(waitpid(pid, &status, 0), pid);
+      if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) ++failed;
+    }
+    ASSERT_EQ(failed, 0) << "round " << round << " (the children's errors are above)";
+    ASSERT_OK_AND_ASSIGN(auto db, sqlite::Database::Open(path, SQLITE_OPEN_READONLY, 1000));
+    ASSERT_OK_AND_ASSIGN(int64_t rows, db.QueryInt64("SELECT count(DISTINCT id) FROM t"));
+    EXPECT_EQ(rows, kSinks) << "round " << round;
+    ASSERT_OK_AND_ASSIGN(auto mode, db.Prepare("PRAGMA journal_mode"));
+    ASSERT_OK_AND_ASSIGN(bool row, mode.Step());
+    ASSERT_TRUE(row);
+    EXPECT_EQ(mode.ColumnText(0), "wal") << "round " << round;
   }
 }
 
