@@ -6,16 +6,6 @@
 
 namespace sluice {
 
-int128_t Pow10(int n) {
-  static const auto kTable = [] {
-    struct T { int128_t v[39]; } t{};
-    t.v[0] = 1;
-    for (int i = 1; i <= 38; ++i) t.v[i] = t.v[i - 1] * 10;
-    return t;
-  }();
-  return kTable.v[std::clamp(n, 0, 38)];
-}
-
 void AppendDecimal(int128_t unscaled, int scale, std::string* out) {
   bool neg = unscaled < 0;
   uint128_t mag = neg ? static_cast<uint128_t>(0) - static_cast<uint128_t>(unscaled)

@@ -623,6 +623,190 @@ Status RowBinaryEncoder::AppendValue(const Column& col, const ChColumnPlan& p, i
   return Status::OK();
 }
 
+namespace {
+
+// Room for `bytes` more at the end of `out`.
+char* Grow(std::string* out, size_t bytes) {
+  const size_t pos = out->size();
+  out->resize(pos + bytes);
+  return out->data() + pos;
+}
+
+// The column loops of AppendValues. Each writes rows [begin, end) and returns
+// how many it wrote: it stops before the first value it cannot write (out of
+// range), which AppendValue then reports.
+
+template <typename T, int W>
+int64_t IntLoop(const Column& col, const ChColumnPlan& p, int64_t begin, int64_t end,
+                std::string* out) {
+  const auto* src = reinterpret_cast<const uint8_t*>(col.values->data()) + begin * sizeof(T);
+  const int64_t n = end - begin;
+  constexpr bool kCopy = sizeof(T) == W;
+  if (kCopy && p.min_value <= int128_t{std::numeric_limits<T>::min()} &&
+      p.max_value >= int128_t{std::numeric_limits<T>::max()}) {
+    std::memcpy(Grow(out, static_cast<size_t>(n) * W), src, static_cast<size_t>(n) * W);
+    return n;
+  }
+  char* dst = Grow(out, static_cast<size_t>(n) * W);
+  for (int64_t i = 0; i < n; ++i) {
+    T v;
+    std::memcpy(&v, src + i * static_cast<int64_t>(sizeof(T)), sizeof(T));
+    const int128_t w = v;
+    if (w < p.min_value || w > p.max_value) {
+      out->resize(out->size() - static_cast<size_t>(n - i) * W);
+      return i;
+    }
+    std::memcpy(dst + i * W, &w, W);  // little-endian: the low W bytes
+  }
+  return n;
+}
+
+template <typename T>
+int64_t IntValues(const Column& col, const ChColumnPlan& p, int64_t begin, int64_t end,
+                  std::string* out) {
+  switch (p.width) {
+    case 1:
+      return IntLoop<T, 1>(col, p, begin, end, out);
+    case 2:
+      return IntLoop<T, 2>(col, p, begin, end, out);
+    case 4:
+      return IntLoop<T, 4>(col, p, begin, end, out);
+    case 8:
+      return IntLoop<T, 8>(col, p, begin, end, out);
+    case 16:
+      return IntLoop<T, 16>(col, p, begin, end, out);
+    default:
+      return 0;
+  }
+}
+
+int64_t IntColumnValues(const Column& col, const ChColumnPlan& p, int64_t begin, int64_t end,
+                        std::string* out) {
+  switch (col.type.id) {
+    case TypeId::kInt8:
+      return IntValues<int8_t>(col, p, begin, end, out);
+    case TypeId::kInt16:
+      return IntValues<int16_t>(col, p, begin, end, out);
+    case TypeId::kInt32:
+    case TypeId::kDate:
+      return IntValues<int32_t>(col, p, begin, end, out);
+    case TypeId::kInt64:
+    case TypeId::kTime:
+    case TypeId::kTimestamp:
+      return IntValues<int64_t>(col, p, begin, end, out);
+    case TypeId::kUInt8:
+      return IntValues<uint8_t>(col, p, begin, end, out);
+    case TypeId::kUInt16:
+      return IntValues<uint16_t>(col, p, begin, end, out);
+    case TypeId::kUInt32:
+      return IntValues<uint32_t>(col, p, begin, end, out);
+    case TypeId::kUInt64:
+      return IntValues<uint64_t>(col, p, begin, end, out);
+    default:
+      return 0;  // bool (bit-packed) and the rest: value by value
+  }
+}
+
+template <int W>
+int64_t DecimalLoop(const Column& col, const ChColumnPlan& p, int64_t begin, int64_t end,
+                    std::string* out) {
+  const int64_t n = end - begin;
+  char* dst = Grow(out, static_cast<size_t>(n) * W);
+  for (int64_t i = 0; i < n; ++i) {
+    const int128_t unscaled = col.DecimalValue(begin + i);
+    if (unscaled > p.unscaled_limit || unscaled < -p.unscaled_limit) {
+      out->resize(out->size() - static_cast<size_t>(n - i) * W);
+      return i;
+    }
+    const int128_t v = unscaled * p.factor;
+    std::memcpy(dst + i * W, &v, W);
+  }
+  return n;
+}
+
+int64_t StringValues(const Column& col, int64_t begin, int64_t end, std::string* out) {
+  const int32_t* off = col.values->as<int32_t>();
+  size_t bytes = static_cast<size_t>(off[end] - off[begin]);
+  for (int64_t r = begin; r < end; ++r) {
+    uint32_t len = static_cast<uint32_t>(off[r + 1] - off[r]);
+    bytes += 1;
+    while (len >= 0x80) {
+      ++bytes;
+      len >>= 7;
+    }
+  }
+  char* dst = Grow(out, bytes);
+  const char* data = reinterpret_cast<const char*>(col.data->data());
+  for (int64_t r = begin; r < end; ++r) {
+    const uint32_t len = static_cast<uint32_t>(off[r + 1] - off[r]);
+    uint32_t v = len;
+    while (v >= 0x80) {
+      *dst++ = static_cast<char>((v & 0x7F) | 0x80);
+      v >>= 7;
+    }
+    *dst++ = static_cast<char>(v);
+    std::memcpy(dst, data + off[r], len);
+    dst += len;
+  }
+  return end - begin;
+}
+
+int64_t DateValues(const Column& col, const ChColumnPlan& p, int64_t begin, int64_t end,
+                   std::string* out) {
+  const int64_t n = end - begin;
+  char* dst = Grow(out, static_cast<size_t>(n) * 2);
+  for (int64_t i = 0; i < n; ++i) {
+    const int32_t d = col.Value<int32_t>(begin + i);
+    if (d < 0 || d > p.ranges.date_max) {
+      out->resize(out->size() - static_cast<size_t>(n - i) * 2);
+      return i;
+    }
+    const auto v = static_cast<uint16_t>(d);
+    std::memcpy(dst + i * 2, &v, 2);
+  }
+  return n;
+}
+
+}  // namespace
+
+Status RowBinaryEncoder::AppendValues(const Column& col, const ChColumnPlan& p, int64_t begin,
+                                      int64_t end, int64_t row, std::string* text,
+                                      std::string* out) {
+  using Conv = ChColumnPlan::Conv;
+  int64_t done = 0;
+  switch (p.conv) {
+    case Conv::kInt:
+      done = IntColumnValues(col, p, begin, end, out);
+      break;
+    case Conv::kFloat32:
+    case Conv::kFloat64: {
+      const size_t w = p.conv == Conv::kFloat32 ? 4 : 8;
+      const size_t bytes = static_cast<size_t>(end - begin) * w;
+      std::memcpy(Grow(out, bytes), col.values->data() + static_cast<size_t>(begin) * w, bytes);
+      done = end - begin;
+      break;
+    }
+    case Conv::kDecimal:
+      if (col.type.id != TypeId::kDecimal) break;
+      if (p.width == 4) done = DecimalLoop<4>(col, p, begin, end, out);
+      if (p.width == 8) done = DecimalLoop<8>(col, p, begin, end, out);
+      if (p.width == 16) done = DecimalLoop<16>(col, p, begin, end, out);
+      break;
+    case Conv::kBytes:
+      done = StringValues(col, begin, end, out);
+      break;
+    case Conv::kDate:
+      done = DateValues(col, p, begin, end, out);
+      break;
+    default:
+      break;
+  }
+  for (int64_t r = begin + done; r < end; ++r) {
+    SLUICE_RETURN_NOT_OK(AppendValue(col, p, r, row + (r - begin), text, out));
+  }
+  return Status::OK();
+}
+
 Status RowBinaryEncoder::Append(const RecordBatch& batch, int64_t first_row,
                                 std::string_view suffix, std::string* out) const {
   if (static_cast<size_t>(batch.num_columns()) != plans_.size()) {
@@ -768,14 +952,20 @@ Status ChPartBody::NextNative(std::string* out, size_t limit) {
         const Column& col = batches[batch_].column(static_cast<int>(column_));
         const int64_t n = batches[batch_].num_rows();
         const int64_t end = std::min(n, row_ + kStep);
-        for (int64_t r = row_; r < end; ++r, ++row_number_) {
-          if (col.IsNull(r)) {
-            if (!p.target.nullable) return NullNotAllowed(p, row_number_);
-            AppendDefault(p, out);
-            continue;
-          }
+        if (col.null_count == 0) {
           SLUICE_RETURN_NOT_OK(
-              RowBinaryEncoder::AppendValue(col, p, r, row_number_, &text_, out));
+              RowBinaryEncoder::AppendValues(col, p, row_, end, row_number_, &text_, out));
+          row_number_ += end - row_;
+        } else {
+          for (int64_t r = row_; r < end; ++r, ++row_number_) {
+            if (col.IsNull(r)) {
+              if (!p.target.nullable) return NullNotAllowed(p, row_number_);
+              AppendDefault(p, out);
+              continue;
+            }
+            SLUICE_RETURN_NOT_OK(
+                RowBinaryEncoder::AppendValue(col, p, r, row_number_, &text_, out));
+          }
         }
         row_ = end;
         if (row_ == n) {

@@ -143,6 +143,11 @@ class RowBinaryEncoder {
   friend class ChPartBody;
   static Status AppendValue(const Column& col, const ChColumnPlan& p, int64_t r, int64_t row,
                             std::string* text, std::string* out);
+  // Rows [begin, end) of `col`, none of them NULL, exactly as AppendValue
+  // writes them one by one (`row` numbers `begin`); the common conversions
+  // run as column loops.
+  static Status AppendValues(const Column& col, const ChColumnPlan& p, int64_t begin, int64_t end,
+                             int64_t row, std::string* text, std::string* out);
 
   std::vector<ChColumnPlan> plans_;
 };
