@@ -99,6 +99,24 @@ Result<std::map<std::string, PartLedger>> ChLedger::ReadParts(
 
 Result<std::map<std::string, PartLedger>> ChLedger::ReadAll() { return ReadWhere("", ""); }
 
+Result<std::optional<std::set<std::string>>> ChLedger::ReadIds(int64_t limit) {
+  SLUICE_ASSIGN_OR_RETURN(
+      auto rows, client_->QueryRows("SELECT DISTINCT part_id FROM " + t_->qledger +
+                                        " WHERE target = " + ChQuoteString(t_->target) + " LIMIT " +
+                                        std::to_string(limit + 1),
+                                    1, "reading the ledger's part ids"));
+  if (static_cast<int64_t>(rows.size()) > limit) return std::optional<std::set<std::string>>();
+  std::set<std::string> ids;
+  for (const TsvRow& r : rows) {
+    if (!r[0]) {
+      return Status::InvalidData("clickhouse " + client_->endpoint().Address() +
+                                 ": unreadable ledger part id");
+    }
+    ids.insert(*r[0]);
+  }
+  return std::optional<std::set<std::string>>(std::move(ids));
+}
+
 namespace {
 
 const char* EventName(LedgerEvent event) {

@@ -32,6 +32,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -85,6 +86,9 @@ class ChLedger {
   Result<std::map<std::string, PartLedger>> ReadParts(const std::vector<std::string>& part_ids);
   // Every part of the target with its attempts (for the sweep at commit).
   Result<std::map<std::string, PartLedger>> ReadAll();
+  // The ids of the target's parts that have any event, in one query; none
+  // when there are more than `limit` of them.
+  Result<std::optional<std::set<std::string>>> ReadIds(int64_t limit);
   // Appends one event. Idempotent: an event recorded twice means the same.
   Status Record(const PartInfo& part, uint64_t attempt, LedgerEvent event, int64_t rows);
   // The same event of one attempt for several parts, in one INSERT (its

@@ -220,6 +220,7 @@ class ClickhouseSinkTest : public ::testing::Test {
     Sql("DROP TABLE IF EXISTS " + Q(table));
     Sql("DROP TABLE IF EXISTS " + Q(table + "__sluice_stage"));
   }
+  void GroupedInsertSettlesPartsLeftByAKilledWriter(const std::string& extra);
   // The name the ledger knows `table` by (docs: the comment of _sluice_part),
   // as a string literal.
   std::string Target(const std::string& table) {
@@ -812,7 +813,17 @@ TEST_F(ClickhouseSinkTest, GroupedInsertsOfTwoWritersRunAtOnce) {
 // A grouped INSERT meets parts in every ledger state: one applied before
 // (skipped), one a killed writer left half-written (settled on its own:
 // the leftover rows go, the part is applied once), one new (sent).
+// With the ledger's part ids read once per group (the default), and with
+// each part read on its own (ledger_snapshot=1: the ledger holds 2 parts).
 TEST_F(ClickhouseSinkTest, AGroupedInsertSettlesPartsLeftByAKilledWriter) {
+  for (const char* snapshot : {"", "&ledger_snapshot=1"}) {
+    SCOPED_TRACE(snapshot);
+    GroupedInsertSettlesPartsLeftByAKilledWriter(snapshot);
+    Forget(table_);
+  }
+}
+
+void ClickhouseSinkTest::GroupedInsertSettlesPartsLeftByAKilledWriter(const std::string& extra) {
   RecordBatch all = IdTsBatch(1, 300);
   ASSERT_TRUE(Load("timestamps=datetime", all.schema(), {all.Slice(0, 100)}).ok());  // "p0"
   const std::string cols = Cols(*all.schema());
@@ -820,7 +831,7 @@ TEST_F(ClickhouseSinkTest, AGroupedInsertSettlesPartsLeftByAKilledWriter) {
       ", 'p1', 777 FROM " + Q(table_) + " WHERE _sluice_part = 'p0' LIMIT 20");
   Sql("INSERT INTO " + Q("_sluice_ledger") + " SELECT " + Target(table_) +
       ", 'p1', 777, 1, 100, 's', 2, now()");
-  auto sink = MakeSink("timestamps=datetime&settle=300ms");
+  auto sink = MakeSink("timestamps=datetime&settle=300ms" + extra);
   ASSERT_TRUE(sink.ok());
   ASSERT_TRUE((*sink)->Open(all.schema()).ok());
   auto w = (*sink)->NewWriter();
