@@ -227,6 +227,18 @@ ch_cpu() {
   awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$ch_pid/stat"
 }
 
+# Waits (up to 120 s) until the server runs no merge: a run's background merges go on after it
+# ends and would otherwise land in the next case's wall time and server CPU (each case would pay
+# for the one before it).
+settle_merges() {
+  local i
+  for ((i = 0; i < 600; i++)); do
+    [ "$(chq "SELECT count() FROM system.merges" 2>/dev/null)" = 0 ] && return 0
+    sleep 0.2
+  done
+  echo "warning: merges still running after 120 s" >&2
+}
+
 # add_case SCENARIO NAME COMMAND_TEXT PREP RUN CHECK — one measured command: PREP (untimed)
 # before every run, RUN timed (its processes wrapped in `tm`), CHECK prints "ok" or what differs.
 declare -a case_scn case_name case_prep case_run case_check
@@ -247,6 +259,7 @@ run_cases() {
     for i in "${!case_name[@]}"; do
       name=${case_name[$i]}
       ${case_prep[$i]} >/dev/null
+      settle_merges
       rm -f "$work"/time.*
       c0=$(ch_cpu)
       t0=$(date +%s.%N)
