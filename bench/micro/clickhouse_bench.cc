@@ -23,17 +23,7 @@ RowBinaryEncoder EncoderFor(const Schema& schema) {
 
 std::vector<RecordBatch> WithPhantomNulls(const std::vector<RecordBatch>& batches) {
   std::vector<RecordBatch> out;
-  for (const RecordBatch& b : batches) {
-    std::vector<Column> cols = b.columns();
-    for (Column& c : cols) {
-      if (c.null_count != 0) continue;
-      auto validity = Buffer::Allocate((b.num_rows() + 7) / 8);
-      std::memset(validity->mutable_data(), 0xFF, static_cast<size_t>(validity->size()));
-      c.validity = validity;
-      c.null_count = 1;
-    }
-    out.emplace_back(b.schema(), b.num_rows(), std::move(cols));
-  }
+  for (const RecordBatch& b : batches) out.push_back(testing::WithPhantomNulls(b));
   return out;
 }
 

@@ -1,5 +1,6 @@
 #include "core/testing.h"
 
+#include <cstring>
 #include <limits>
 #include <string>
 
@@ -208,6 +209,18 @@ RecordBatch FixedWidthBatch(int64_t rows, uint64_t seed) {
     bb.column(4).AppendFixed<int64_t>(1600000000000000LL + static_cast<int64_t>(rng.Next() % 100000000000ULL));
   }
   return bb.Finish();
+}
+
+RecordBatch WithPhantomNulls(const RecordBatch& batch) {
+  std::vector<Column> cols = batch.columns();
+  for (Column& c : cols) {
+    if (c.null_count != 0) continue;
+    auto validity = Buffer::Allocate((batch.num_rows() + 7) / 8);
+    std::memset(validity->mutable_data(), 0xFF, static_cast<size_t>(validity->size()));
+    c.validity = validity;
+    c.null_count = 1;
+  }
+  return RecordBatch(batch.schema(), batch.num_rows(), std::move(cols));
 }
 
 }  // namespace sluice::testing

@@ -28,4 +28,10 @@ RecordBatch MixedBatch(int64_t rows, uint64_t seed = 7, int64_t first_id = 0);
 std::shared_ptr<const Schema> FixedWidthSchema();
 RecordBatch FixedWidthBatch(int64_t rows, uint64_t seed = 3);
 
+// `batch` with every column that has no NULL claiming one (an all-valid
+// bitmap, null_count 1): the same values, but code with a fast path for
+// NULL-free columns takes its NULL-aware path (the reference to compare the
+// fast path with, in tests and benchmarks).
+RecordBatch WithPhantomNulls(const RecordBatch& batch);
+
 }  // namespace sluice::testing

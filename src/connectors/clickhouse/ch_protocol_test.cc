@@ -468,20 +468,6 @@ TEST(ClickhousePartBody, PiecesOfAnySizeMakeTheWholeBody) {
   EXPECT_EQ(got, rows);
 }
 
-// `batch` with every column claiming a NULL it does not have: the Native
-// body then takes its value-by-value path (the one with NULL checks), which
-// is the reference for the column loops of NULL-free columns.
-RecordBatch WithPhantomNulls(const RecordBatch& batch) {
-  std::vector<Column> cols = batch.columns();
-  for (Column& c : cols) {
-    auto validity = Buffer::Allocate((batch.num_rows() + 7) / 8);
-    std::memset(validity->mutable_data(), 0xFF, static_cast<size_t>(validity->size()));
-    c.validity = validity;
-    c.null_count = 1;
-  }
-  return RecordBatch(batch.schema(), batch.num_rows(), std::move(cols));
-}
-
 // NULL-free columns go through column loops (one per conversion: integers
 // of every width and range check, floats, decimals, strings, dates); they
 // write the bytes the value-by-value path writes, for every type under the
@@ -495,7 +481,7 @@ TEST(ClickhousePartBody, ColumnLoopsWriteWhatValueByValueWrites) {
     for (const Column& c : b.columns()) ASSERT_EQ(c.null_count, 0);
   }
   std::vector<RecordBatch> phantom;
-  for (const RecordBatch& b : batches) phantom.push_back(WithPhantomNulls(b));
+  for (const RecordBatch& b : batches) phantom.push_back(testing::WithPhantomNulls(b));
   ChCapabilities modern;
   modern.datetime64 = modern.date32 = modern.bool_type = modern.wide_date = true;
   modern.extended_range = true;

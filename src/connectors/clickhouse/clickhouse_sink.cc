@@ -394,10 +394,10 @@ class ClickhouseSinkWriter final : public SinkWriter {
     // reads the ids of all the target's parts in one query (a few hundred
     // per 10M rows; with more than the ledger_snapshot option, each part is
     // read on its own): a query per part cost the server 3.7 ms of CPU each
-    // on 18.16, 1.1 s per 10M rows. A part
-    // another writer begins after that read is sent as if new, which is the
-    // race a per-part read has too, between the read and the `begin` at the
-    // body's end: FinishGroup's check settles it (one attempt stays valid).
+    // on 18.16, 1.1 s per 10M rows. A part another writer begins after that
+    // read is sent as if new, which is the race a per-part read has too,
+    // between the read and the `begin` at the body's end: FinishGroup's
+    // check settles it (one attempt stays valid).
     Result<bool> Known(const std::string& part_id) {
       if (!snapshot_read_) {
         if (w_->plan_->ledger_snapshot > 0) {

@@ -1302,6 +1302,11 @@ class LossyProxy {
   int lose_ = 0;
 };
 
+// The sink URI of database `db` on the server `server` names, through `proxy`.
+std::string ViaProxy(const Uri& server, const LossyProxy& proxy, const std::string& db) {
+  return "clickhouse://" + server.user + "@127.0.0.1:" + std::to_string(proxy.port()) + "/" + db;
+}
+
 // The server executes an INSERT whose answer is lost: the sink cannot know
 // whether the rows landed, finds out from the ledger and the data, and ends
 // with the part exactly once.
@@ -1309,9 +1314,8 @@ TEST_F(ClickhouseSinkTest, RetriedInsertAfterALostResponse) {
   auto uri = Uri::Parse(BaseUri());
   ASSERT_TRUE(uri.ok());
   LossyProxy proxy(uri->port);
+  const std::string via = ViaProxy(*uri, proxy, db_);
   RecordBatch all = testing::AllTypesBatch(200);
-  const std::string via =
-      "clickhouse://" + uri->user + "@127.0.0.1:" + std::to_string(proxy.port()) + "/" + db_;
   auto sink = MakeSink("", via);
   ASSERT_TRUE(sink.ok());
   ASSERT_TRUE((*sink)->Open(all.schema()).ok());
@@ -1349,8 +1353,7 @@ TEST_F(ClickhouseSinkTest, AGroupedInsertWhoseAnswerIsLostIsVoidedWhole) {
   auto uri = Uri::Parse(BaseUri());
   ASSERT_TRUE(uri.ok());
   LossyProxy proxy(uri->port);
-  const std::string via =
-      "clickhouse://" + uri->user + "@127.0.0.1:" + std::to_string(proxy.port()) + "/" + db_;
+  const std::string via = ViaProxy(*uri, proxy, db_);
   auto sink = OpenIdTsSink("", via);
   ASSERT_TRUE(sink.ok()) << sink.status().ToString();
   auto w = (*sink)->NewWriter();
@@ -1386,8 +1389,7 @@ TEST_F(ClickhouseSinkTest, ACopyWhoseGroupedInsertLostItsAnswerEndsExact) {
   auto uri = Uri::Parse(BaseUri());
   ASSERT_TRUE(uri.ok());
   LossyProxy proxy(uri->port);
-  const std::string via =
-      "clickhouse://" + uri->user + "@127.0.0.1:" + std::to_string(proxy.port()) + "/" + db_;
+  const std::string via = ViaProxy(*uri, proxy, db_);
   RegisterGen(&registry_);
   constexpr int64_t kRows = 60'000;
   auto source = registry_.MakeSource("gen:///?rows=" + std::to_string(kRows) + "&schema=mixed");

@@ -259,38 +259,27 @@ Result<int64_t> Database::QueryInt64(std::string_view sql) {
 
 Status Database::SetJournalMode(std::string_view mode, int64_t timeout_ms) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  const std::string set = "PRAGMA journal_mode=" + std::string(mode);
+  // Both pragmas answer with the mode in force (the old one when a change is
+  // impossible, e.g. "wal" on an in-memory database).
+  auto mode_after = [&](const std::string& sql) -> Result<std::string> {
+    SLUICE_ASSIGN_OR_RETURN(Statement stmt, Prepare(sql));
+    SLUICE_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    return row ? std::string(stmt.ColumnText(0)) : std::string();
+  };
   std::chrono::milliseconds pause(1);
   for (;;) {
     // Reading the mode takes only a shared lock; most opens end here.
-    Status st;
-    {
-      auto stmt = Prepare("PRAGMA journal_mode");
-      st = stmt.status();
-      if (st.ok()) {
-        auto row = stmt->Step();
-        st = row.status();
-        if (st.ok() && *row && EqualsNoCase(stmt->ColumnText(0), mode)) return Status::OK();
-      }
+    Result<std::string> now = mode_after("PRAGMA journal_mode");
+    if (now.ok() && EqualsNoCase(*now, mode)) return Status::OK();
+    if (now.ok()) now = mode_after("PRAGMA journal_mode=" + std::string(mode));
+    if (now.ok()) {
+      if (EqualsNoCase(*now, mode)) return Status::OK();
+      return Status::InvalidArgument("SQLite database '" + path_ + "' stays in journal_mode " +
+                                     *now + ", not " + std::string(mode));
     }
-    if (st.ok()) {
-      auto stmt = Prepare(set);
-      st = stmt.status();
-      if (st.ok()) {
-        auto row = stmt->Step();
-        st = row.status();
-        // SQLite answers with the mode in force, which is the old one when
-        // the change is impossible (e.g. "wal" on an in-memory database).
-        if (st.ok() && *row && !EqualsNoCase(stmt->ColumnText(0), mode)) {
-          return Status::InvalidArgument("SQLite database '" + path_ + "' stays in journal_mode " +
-                                         std::string(stmt->ColumnText(0)) + ", not " +
-                                         std::string(mode));
-        }
-        if (st.ok()) return Status::OK();
-      }
-    }
-    if (st.code() != StatusCode::kRetryable || std::chrono::steady_clock::now() >= deadline) {
-      return st;
+    if (now.status().code() != StatusCode::kRetryable ||
+        std::chrono::steady_clock::now() >= deadline) {
+      return now.status();
     }
     std::this_thread::sleep_for(pause);
     pause = std::min(pause * 2, std::chrono::milliseconds(50));
